@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
-const layers = ['asl', 'store', 'engine', 'api', 'worker', 'lake', 'catalog', 'scheduler', 'console', 'sync', 'cli'];
+const layers = ['asl', 'store', 'engine', 'api', 'worker', 'lake', 'catalog', 'scheduler', 'console', 'sync', 'ingest', 'cli'];
 /** What each module may import from the rest of src/ (besides itself). */
 const allowed = {
   asl: [],
@@ -11,10 +11,11 @@ const allowed = {
   catalog: ['store'],
   lake: ['catalog', 'store'],
   engine: ['asl', 'store'],
+  ingest: ['lake'],
   worker: [],
   scheduler: ['store'],
   sync: ['lake', 'catalog', 'store', 'worker', 'asl'],
-  api: ['engine', 'asl', 'store', 'lake', 'catalog', 'scheduler', 'sync'],
+  api: ['engine', 'asl', 'store', 'lake', 'catalog', 'scheduler', 'sync', 'ingest'],
   console: [],
   cli: layers,
 };

@@ -48,6 +48,11 @@ export interface ObjectStore {
   delete(keys: readonly string[]): Promise<void>;
   /** Whether `put` with `ifNoneMatch` is atomic on this backend. */
   readonly supportsConditionalCreate: boolean;
+  /**
+   * The object's path on the local filesystem, when the backend is a local directory, so DuckDB
+   * can read and write it in place; undefined for remote backends (copy through a temp file).
+   */
+  localPath?(key: string): string;
 }
 
 /** Raised by {@link ObjectStore.get} for a key with no object. */
