@@ -33,7 +33,7 @@ export type StatesErrorName = (typeof StatesErrorName)[keyof typeof StatesErrorN
  */
 export class StatesError extends Error {
   readonly error: string;
-  readonly cause: string | undefined;
+  override readonly cause: string | undefined;
 
   constructor(error: string, cause?: string) {
     super(cause === undefined ? error : `${error}: ${cause}`);
