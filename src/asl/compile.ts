@@ -6,8 +6,8 @@
  */
 import { StatesError, StatesErrorName } from './errors.ts';
 import type { Catcher, ChoiceRule, Json, QueryLanguage, Retrier, State, SubMachine } from './definition.ts';
-import { compileJsonPath, compileReferencePath, compilePathExpression } from './jsonpath.ts';
-import type { JsonPath, ReferencePath } from './jsonpath.ts';
+import { compileReferencePath, compilePathExpression } from './jsonpath.ts';
+import type { ReferencePath } from './jsonpath.ts';
 import { compileIntrinsic, isIntrinsic } from './intrinsics.ts';
 import { compileJsonataValue, compilePayloadTemplate, readPath } from './evaluate.ts';
 import type { CompiledValue, EvalEnv } from './evaluate.ts';
@@ -48,14 +48,14 @@ export interface CompiledMap {
   distributed: boolean;
   items?: CompiledValue;
   itemsText?: string;
-  itemsPath?: JsonPath;
+  itemsPath?: RootedPath;
   itemSelector?: CompiledValue;
   maxConcurrency?: CompiledValue;
-  maxConcurrencyPath?: JsonPath;
+  maxConcurrencyPath?: RootedPath;
   toleratedFailureCount?: CompiledValue;
-  toleratedFailureCountPath?: JsonPath;
+  toleratedFailureCountPath?: RootedPath;
   toleratedFailurePercentage?: CompiledValue;
-  toleratedFailurePercentagePath?: JsonPath;
+  toleratedFailurePercentagePath?: RootedPath;
 }
 
 /** One compiled state: every field the step function reads, pre-parsed. */
@@ -64,8 +64,8 @@ export interface CompiledState {
   type: StateType;
   jsonata: boolean;
   next?: string;
-  inputPath?: JsonPath | null;
-  outputPath?: JsonPath | null;
+  inputPath?: RootedPath | null;
+  outputPath?: RootedPath | null;
   parameters?: CompiledValue;
   arguments?: CompiledValue;
   result?: unknown;
@@ -77,12 +77,12 @@ export interface CompiledState {
   cause?: CompiledValue;
   choices: CompiledChoice[];
   defaultNext?: string;
-  wait?: { seconds?: CompiledValue; secondsPath?: JsonPath; timestamp?: CompiledValue; timestampPath?: JsonPath };
+  wait?: { seconds?: CompiledValue; secondsPath?: RootedPath; timestamp?: CompiledValue; timestampPath?: RootedPath };
   resource?: string;
   timeoutSeconds?: CompiledValue;
-  timeoutSecondsPath?: JsonPath;
+  timeoutSecondsPath?: RootedPath;
   heartbeatSeconds?: CompiledValue;
-  heartbeatSecondsPath?: JsonPath;
+  heartbeatSecondsPath?: RootedPath;
   map?: CompiledMap;
   branches: CompiledMachine[];
   retry: CompiledRetrier[];
@@ -102,13 +102,24 @@ export interface CompiledMachine {
 
 const constant = (value: unknown): CompiledValue => ({ async: false, evaluate: () => value });
 
+/** A path read against the state's data, the context object (`$$`) or a variable (`$name`). */
+export interface RootedPath {
+  readonly text: string;
+  read(env: EvalEnv): { found: true; value: unknown } | { found: false };
+}
+
+function compileJsonPath(text: string): RootedPath {
+  const path = compilePathExpression(text);
+  return { text, read: (env) => readPath(path, env) };
+}
+
 /** A value that is a literal, or a `{% %}` template in JSONata states. */
 function literalOrJsonata(value: unknown, jsonata: boolean, location: string): CompiledValue {
   if (jsonata && isJsonataTemplate(value)) return compileJsonataValue(value, location);
   return constant(value);
 }
 
-function optionalPath(path: string | null | undefined): JsonPath | null | undefined {
+function optionalPath(path: string | null | undefined): RootedPath | null | undefined {
   if (path === undefined) return undefined;
   if (path === null) return null;
   return compileJsonPath(path);
@@ -251,7 +262,7 @@ function compileState(name: string, s: State, inherited: QueryLanguage): Compile
         distributed: processorDef.ProcessorConfig?.Mode === 'DISTRIBUTED',
       };
       if (s.Items !== undefined) {
-        map.items = literalOrJsonata(s.Items, jsonata, 'Items');
+        map.items = jsonata ? compileJsonataValue(s.Items, 'Items') : constant(s.Items);
         if (typeof s.Items === 'string') map.itemsText = s.Items.replace(/^\s*\{%\s*|\s*%\}\s*$/g, '');
       }
       if (s.ItemsPath !== undefined) map.itemsPath = compileJsonPath(s.ItemsPath);

@@ -132,7 +132,7 @@ export function compileJsonataValue(value: unknown, location: string): CompiledV
 
 function compileJsonataNode(value: unknown, location: string): (env: EvalEnv) => unknown {
   if (isJsonataTemplate(value)) {
-    const text = (/^\s*\{%([\s\S]*)%\}\s*$/.exec(value)?.[1] ?? '').trim();
+    const text = (/^\{%([\s\S]*)%\}$/.exec(value)?.[1] ?? '').trim();
     const expression: JsonataExpression = compileJsonata(text);
     return async (env) => {
       let result: unknown;

@@ -15,7 +15,7 @@ export interface JsonataBindings {
   random: () => number;
 }
 
-const TEMPLATE = /^\s*\{%([\s\S]*)%\}\s*$/;
+const TEMPLATE = /^\{%([\s\S]*)%\}$/;
 
 /** Whether a string is a `{% expression %}` template. */
 export function isJsonataTemplate(value: unknown): value is string {

@@ -12,7 +12,7 @@
  */
 import { StatesError, StatesErrorName, coerceStatesError } from './errors.ts';
 import type { HistoryEventDraftWithLink } from './events.ts';
-import type { CompiledMachine, CompiledState, CompiledRetrier } from './compile.ts';
+import type { CompiledMachine, CompiledState, CompiledRetrier, RootedPath } from './compile.ts';
 import { QueryEvaluationError } from './evaluate.ts';
 import type { EvalEnv, VariableScope } from './evaluate.ts';
 import { parseTimestamp } from './choice.ts';
@@ -223,16 +223,16 @@ export async function runState(machine: CompiledMachine, stateName: string, inpu
   }
 }
 
-function applyInputPath(state: CompiledState, input: unknown): unknown {
+function applyInputPath(state: CompiledState, input: unknown, ctx: StepContext, context: unknown): unknown {
   if (!state.inputPath) return state.inputPath === null ? {} : input;
-  const read = state.inputPath.evaluate(input);
+  const read = state.inputPath.read(env(ctx, input, context));
   if (!read.found) throw invalidPath(state.inputPath.text);
   return read.value;
 }
 
-function applyOutputPath(state: CompiledState, output: unknown): unknown {
+function applyOutputPath(state: CompiledState, output: unknown, ctx: StepContext, context: unknown): unknown {
   if (!state.outputPath) return state.outputPath === null ? {} : output;
-  const read = state.outputPath.evaluate(output);
+  const read = state.outputPath.read(env(ctx, output, context));
   if (!read.found) throw invalidPath(state.outputPath.text);
   return read.value;
 }
@@ -259,12 +259,12 @@ async function runPass(state: CompiledState, input: unknown, context: unknown, c
     const output = state.output ? await state.output.evaluate(e) : input;
     return leave(state, output, assigned, []);
   }
-  const effective = applyInputPath(state, input);
+  const effective = applyInputPath(state, input, ctx, context);
   let result: unknown = effective;
   if (state.parameters) result = state.parameters.evaluate(env(ctx, effective, context));
   if (state.result !== undefined) result = state.result;
   const assigned = await evaluateAssign(state, env(ctx, result, context));
-  const output = applyOutputPath(state, applyResultPath(state, input, result));
+  const output = applyOutputPath(state, applyResultPath(state, input, result), ctx, context);
   return leave(state, output, assigned, []);
 }
 
@@ -273,7 +273,7 @@ async function runSucceed(state: CompiledState, input: unknown, context: unknown
     const output = state.output ? await state.output.evaluate(env(ctx, input, context)) : input;
     return leave(state, output, undefined, []);
   }
-  return leave(state, applyOutputPath(state, applyInputPath(state, input)), undefined, []);
+  return leave(state, applyOutputPath(state, applyInputPath(state, input, ctx, context), ctx, context), undefined, []);
 }
 
 async function runFail(state: CompiledState, input: unknown, context: unknown, ctx: StepContext): Promise<Effect> {
@@ -304,17 +304,17 @@ async function runChoice(state: CompiledState, input: unknown, context: unknown,
     const output = state.output ? await state.output.evaluate(e) : input;
     return leave(state, output, assigned, [], state.defaultNext);
   }
-  const effective = applyInputPath(state, input);
+  const effective = applyInputPath(state, input, ctx, context);
   const e = env(ctx, effective, context);
   for (const choice of state.choices) {
     if (await choice.condition(e)) {
       const assigned = choice.assign ? ((await choice.assign.evaluate(e)) as Record<string, unknown>) : undefined;
-      return leave(state, applyOutputPath(state, effective), assigned, [], choice.next);
+      return leave(state, applyOutputPath(state, effective, ctx, context), assigned, [], choice.next);
     }
   }
   if (state.defaultNext === undefined) throw new StatesError(StatesErrorName.NoChoiceMatched, 'No Matches!');
   const assigned = await evaluateAssign(state, e);
-  return leave(state, applyOutputPath(state, effective), assigned, [], state.defaultNext);
+  return leave(state, applyOutputPath(state, effective, ctx, context), assigned, [], state.defaultNext);
 }
 
 async function runWait(
@@ -324,7 +324,7 @@ async function runWait(
   ctx: StepContext,
   enteredTime: string,
 ): Promise<Effect> {
-  const effective = state.jsonata ? input : applyInputPath(state, input);
+  const effective = state.jsonata ? input : applyInputPath(state, input, ctx, context);
   const e = env(ctx, effective, context);
   let until = ctx.now;
   const wait = state.wait;
@@ -338,7 +338,7 @@ async function runWait(
     }
     until = ctx.now + seconds * 1000;
   } else if (wait?.secondsPath) {
-    const read = wait.secondsPath.evaluate(effective);
+    const read = wait.secondsPath.read(e);
     const text = wait.secondsPath.text;
     if (!read.found) {
       throw new StatesError(StatesErrorName.Runtime, `The SecondsPath parameter does not reference an input value: ${text}`);
@@ -360,7 +360,7 @@ async function runWait(
     }
     until = ms;
   } else if (wait?.timestampPath) {
-    const read = wait.timestampPath.evaluate(effective);
+    const read = wait.timestampPath.read(e);
     const ms = read.found ? parseTimestamp(read.value) : undefined;
     if (ms === undefined) {
       throw new StatesError(
@@ -388,9 +388,9 @@ export async function finishWait(machine: CompiledMachine, suspension: Suspensio
       const output = state.output ? await state.output.evaluate(e) : suspension.input;
       return leave(state, output, assigned, []);
     }
-    const effective = applyInputPath(state, suspension.input);
+    const effective = applyInputPath(state, suspension.input, ctx, context);
     const assigned = await evaluateAssign(state, env(ctx, effective, context));
-    return leave(state, applyOutputPath(state, effective), assigned, []);
+    return leave(state, applyOutputPath(state, effective, ctx, context), assigned, []);
   } catch (e) {
     return failEffect(state, ctx, e);
   }
@@ -400,15 +400,16 @@ async function resolveCount(
   state: CompiledState,
   e: EvalEnv,
   value: { evaluate(env: EvalEnv): unknown } | undefined,
-  path: { text: string; evaluate(v: unknown): { found: boolean; value?: unknown } } | undefined,
+  path: RootedPath | undefined,
   field: string,
   fallback: number,
+  allowFraction = false,
 ): Promise<number> {
   if (value) return Number(await value.evaluate(e));
   if (!path) return fallback;
-  const read = path.evaluate(e.input);
+  const read = path.read(e);
   const v = read.found ? read.value : undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
+  if (typeof v !== 'number' || (!Number.isInteger(v) && !allowFraction)) {
     throw new StatesError(
       StatesErrorName.Runtime,
       `The ${field} field refers to value "${typeof v === 'string' ? v : toJson(v ?? null)}" which is not a valid integer: ${path.text}`,
@@ -429,7 +430,7 @@ async function startWork(state: CompiledState, suspension: Suspension, ctx: Step
     e = env(ctx, input, context);
     effective = state.arguments ? await state.arguments.evaluate(e) : input;
   } else {
-    const afterInputPath = applyInputPath(state, input);
+    const afterInputPath = applyInputPath(state, input, ctx, context);
     e = env(ctx, afterInputPath, context);
     effective = state.parameters ? state.parameters.evaluate(e) : afterInputPath;
   }
@@ -469,7 +470,7 @@ async function startMap(
       );
     }
   } else if (map.itemsPath) {
-    const read = map.itemsPath.evaluate(effective);
+    const read = map.itemsPath.read(env(ctx, effective, context));
     if (!read.found) throw invalidPath(map.itemsPath.text);
     items = read.value;
   } else {
@@ -497,6 +498,7 @@ async function startMap(
       map.toleratedFailurePercentagePath,
       'ToleratedFailurePercentagePath',
       0,
+      true,
     );
     if (toleratedFailurePercentage < 0 || toleratedFailurePercentage > 100) {
       throw new StatesError(StatesErrorName.Runtime, 'ToleratedFailurePercentage must be between 0 and 100.');
@@ -563,7 +565,7 @@ async function finishWork(state: CompiledState, suspension: Suspension, result: 
   const assigned = await evaluateAssign(state, env(ctx, result, context));
   let selected = result;
   if (state.resultSelector) selected = state.resultSelector.evaluate(env(ctx, result, context));
-  const output = applyOutputPath(state, applyResultPath(state, suspension.input, selected));
+  const output = applyOutputPath(state, applyResultPath(state, suspension.input, selected), ctx, context);
   return leave(state, output, assigned, events);
 }
 

@@ -6,7 +6,7 @@
 import type { ChoiceRule, State, SubMachine } from './definition.ts';
 import { StateType } from './definition.ts';
 import { CHOICE_OPERATORS } from './choice.ts';
-import { compileJsonPath, compileReferencePath } from './jsonpath.ts';
+import { compilePathExpression, compileReferencePath } from './jsonpath.ts';
 import { compileIntrinsic, isIntrinsic } from './intrinsics.ts';
 import { StatesError } from './errors.ts';
 
@@ -60,7 +60,7 @@ export function validateDefinition(definition: unknown): Diagnostic[] {
   if (definition === null || typeof definition !== 'object' || Array.isArray(definition)) {
     return [{ severity: 'ERROR', code: 'INVALID_JSON_DESCRIPTION', message: 'The definition must be a JSON object', location: '' }];
   }
-  validateMachine(definition as SubMachine, '', out, new Set());
+  validateMachine(definition as SubMachine, '', out, new Set(), 'JSONPath');
   return out;
 }
 
@@ -68,7 +68,8 @@ function error(out: Diagnostic[], code: string, location: string, message: strin
   out.push({ severity: 'ERROR', code, message, location });
 }
 
-function validateMachine(machine: SubMachine, at: string, out: Diagnostic[], names: Set<string>): void {
+function validateMachine(machine: SubMachine, at: string, out: Diagnostic[], names: Set<string>, inherited: string): void {
+  const language = machine.QueryLanguage ?? inherited;
   if (typeof machine.StartAt !== 'string') {
     error(out, 'SCHEMA_VALIDATION_FAILED', `${at}/StartAt`, `The field 'StartAt' is required at ${at || '/'}`);
   }
@@ -85,7 +86,7 @@ function validateMachine(machine: SubMachine, at: string, out: Diagnostic[], nam
     if (names.has(name)) error(out, 'SCHEMA_VALIDATION_FAILED', loc, `State names must be unique: '${name}' appears twice`);
     names.add(name);
     if (name.length > 80) error(out, 'SCHEMA_VALIDATION_FAILED', loc, `State name '${name}' is longer than 80 characters`);
-    validateState(name, state, loc, machine, out, targets, names);
+    validateState(name, state, loc, machine, out, targets, names, language);
   }
   // Every state must be reachable from StartAt.
   const reachable = new Set<string>();
@@ -135,6 +136,7 @@ function validateState(
   out: Diagnostic[],
   targets: Set<string>,
   names: Set<string>,
+  inherited: string,
 ): void {
   if (state === null || typeof state !== 'object') {
     error(out, 'SCHEMA_VALIDATION_FAILED', loc, `State '${name}' must be an object`);
@@ -161,11 +163,11 @@ function validateState(
       targets.add(state.Next);
     }
   }
-  const jsonata = state.QueryLanguage === 'JSONata';
+  const jsonata = (state.QueryLanguage ?? inherited) === 'JSONata';
   if (!jsonata) {
     for (const field of PATH_FIELDS) {
       const value = (state as unknown as Record<string, unknown>)[field];
-      if (typeof value === 'string') checkCompiles(() => compileJsonPath(value), `${loc}/${field}`, out);
+      if (typeof value === 'string') checkCompiles(() => compilePathExpression(value), `${loc}/${field}`, out);
     }
     const resultPath = (state as { ResultPath?: unknown }).ResultPath;
     if (typeof resultPath === 'string') checkCompiles(() => compileReferencePath(resultPath), `${loc}/ResultPath`, out);
@@ -190,7 +192,7 @@ function validateState(
       }
       state.Choices.forEach((rule, i) => {
         checkTarget(rule.Next, 'Next', `${loc}/Choices/${i}`, machine, out);
-        validateChoiceRule(rule, `${loc}/Choices/${i}`, out, state.QueryLanguage === 'JSONata');
+        validateChoiceRule(rule, `${loc}/Choices/${i}`, out, jsonata);
       });
       if (state.Default !== undefined) checkTarget(state.Default, 'Default', loc, machine, out);
       break;
@@ -211,7 +213,7 @@ function validateState(
         error(out, 'SCHEMA_VALIDATION_FAILED', `${loc}/Branches`, `Parallel state '${name}' needs a non-empty 'Branches' array`);
         break;
       }
-      state.Branches.forEach((b, i) => validateMachine(b, `${loc}/Branches/${i}`, out, names));
+      state.Branches.forEach((b, i) => validateMachine(b, `${loc}/Branches/${i}`, out, names, jsonata ? 'JSONata' : 'JSONPath'));
       break;
     case 'Map': {
       const processor = state.ItemProcessor ?? state.Iterator;
@@ -219,7 +221,7 @@ function validateState(
         error(out, 'SCHEMA_VALIDATION_FAILED', loc, `Map state '${name}' needs an 'ItemProcessor'`);
         break;
       }
-      validateMachine(processor, `${loc}/${state.ItemProcessor ? 'ItemProcessor' : 'Iterator'}`, out, names);
+      validateMachine(processor, `${loc}/${state.ItemProcessor ? 'ItemProcessor' : 'Iterator'}`, out, names, jsonata ? 'JSONata' : 'JSONPath');
       break;
     }
     default:
