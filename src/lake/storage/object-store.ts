@@ -32,6 +32,16 @@ export interface PutOptions {
   contentType?: string;
 }
 
+/** What {@link ObjectStore.put} accepts: bytes, text, a stream, or a local file to copy. */
+export type ObjectBody = Buffer | string | Readable | { file: string };
+
+/** A chunk read from an object body stream as bytes; streams of other things are a caller bug. */
+export function chunkBytes(chunk: unknown): Buffer {
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError('object body stream must yield strings or bytes');
+}
+
 /** A bucket-like store of immutable objects. */
 export interface ObjectStore {
   /** Human-readable location, e.g. `file:///var/lib/inlet` or `s3://bucket/prefix`. */
@@ -41,7 +51,7 @@ export interface ObjectStore {
   /** Streams an object's bytes; rejects with {@link ObjectNotFoundError} when absent. */
   get(key: string): Promise<Readable>;
   /** Stores bytes, a stream or a local file (`{ file: path }`); large bodies go up in parts. */
-  put(key: string, body: Buffer | string | Readable | { file: string }, options?: PutOptions): Promise<boolean>;
+  put(key: string, body: ObjectBody, options?: PutOptions): Promise<boolean>;
   /** Metadata of one object, or undefined. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Deletes objects; absent keys are not an error. */
