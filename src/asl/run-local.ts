@@ -296,7 +296,8 @@ class LocalExecution {
   ): Promise<Outcome> {
     const executionArn = String((iterationThread(0).Execution as { Id?: string }).Id ?? '');
     const parts = executionArn.split(':');
-    const mapRunArn = `${parts.slice(0, 5).join(':')}:mapRun:${parts[6] ?? ''}/${randomUUID()}:${randomUUID()}`;
+    const label = (state.definition as { Label?: string }).Label ?? randomUUID();
+    const mapRunArn = `${parts.slice(0, 5).join(':')}:mapRun:${parts[6] ?? ''}/${label}:${randomUUID()}`;
     this.record(cursor, { type: 'MapRunStarted', details: { mapRunStartedEventDetails: { mapRunArn } } });
     let failures = 0;
     let firstFailure: ThreadResult | undefined;
@@ -342,7 +343,10 @@ export async function runLocal(definition: string | object, input: string, optio
   const execName = options.executionName ?? randomUUID();
   const express = options.stateMachineType === 'EXPRESS';
   const stateMachineArn = `arn:aws:states:${region}:${account}:stateMachine:${smName}`;
-  const executionArn = `arn:aws:states:${region}:${account}:${express ? 'express' : 'execution'}:${smName}:${execName}`;
+  // Express execution ARNs carry a second, generated part after the name.
+  const executionArn = express
+    ? `arn:aws:states:${region}:${account}:express:${smName}:${execName}:${randomUUID()}`
+    : `arn:aws:states:${region}:${account}:execution:${smName}:${execName}`;
   const parsed = parseDefinition(definition);
   const diagnostics = validateDefinition(parsed);
   if (diagnostics.length > 0) {
@@ -363,7 +367,7 @@ export async function runLocal(definition: string | object, input: string, optio
   run.record(root, {
     type: 'ExecutionStarted',
     link: 'keepSource',
-    details: { executionStartedEventDetails: { input: toJson(parsedInput), inputDetails: { truncated: false }, roleArn } },
+    details: { executionStartedEventDetails: { input, inputDetails: { truncated: false }, roleArn } },
   });
   const thread: ThreadContext = {
     Execution: {

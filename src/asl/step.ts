@@ -96,11 +96,14 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value === undefined ? null : value);
 }
 
-function contextObject(ctx: StepContext, stateName: string, enteredTime: string, retryCount: number): unknown {
+/** The context object `$$`; only Task, Map and Parallel states have a `State.RetryCount`. */
+function contextObject(ctx: StepContext, stateName: string, enteredTime: string, retryCount?: number): unknown {
+  const state: Record<string, unknown> = { EnteredTime: enteredTime, Name: stateName };
+  if (retryCount !== undefined) state.RetryCount = retryCount;
   const context: Record<string, unknown> = {
     Execution: ctx.thread.Execution,
     StateMachine: ctx.thread.StateMachine,
-    State: { EnteredTime: enteredTime, Name: stateName, RetryCount: retryCount },
+    State: state,
   };
   if (ctx.taskToken !== undefined) context.Task = { Token: ctx.taskToken };
   if (ctx.thread.Map) context.Map = ctx.thread.Map;
@@ -200,7 +203,7 @@ export async function runState(machine: CompiledMachine, stateName: string, inpu
   const state = machine.states.get(stateName);
   if (!state) return failEffect(machine.anyState, ctx, new StatesError(StatesErrorName.Runtime, `no state '${stateName}'`));
   const enteredTime = new Date(ctx.now).toISOString();
-  const context = contextObject(ctx, state.name, enteredTime, 0);
+  const context = contextObject(ctx, state.name, enteredTime);
   try {
     switch (state.type) {
       case 'Pass':
@@ -380,7 +383,7 @@ function toText(value: unknown): string {
 /** Finishes a Wait once its time has come. */
 export async function finishWait(machine: CompiledMachine, suspension: Suspension, ctx: StepContext): Promise<Effect> {
   const state = machine.states.get(suspension.stateName) as CompiledState;
-  const context = contextObject(ctx, state.name, suspension.enteredTime, 0);
+  const context = contextObject(ctx, state.name, suspension.enteredTime);
   try {
     if (state.jsonata) {
       const e = env(ctx, suspension.input, context);
@@ -412,7 +415,7 @@ async function resolveCount(
   if (typeof v !== 'number' || (!Number.isInteger(v) && !allowFraction)) {
     throw new StatesError(
       StatesErrorName.Runtime,
-      `The ${field} field refers to value "${typeof v === 'string' ? v : toJson(v ?? null)}" which is not a valid integer: ${path.text}`,
+      `The ${field} field refers to value "${typeof v === 'string' ? v : toJson(v ?? null)}" which is not a valid ${allowFraction ? 'float' : 'integer'}: ${path.text}`,
     );
   }
   void state;
