@@ -70,6 +70,8 @@ interface Compiled {
   readonly segments: readonly Segment[];
   readonly length: boolean;
   readonly definite: boolean;
+  /** For a definite path, its keys, so evaluation is one tight loop. */
+  readonly keys: readonly Key[] | undefined;
 }
 
 const UNDEFINED: unique symbol = Symbol('undefined');
@@ -145,7 +147,8 @@ class Parser {
     }
     if (!this.inFilter && !this.eof()) this.fail(`unexpected '${this.peek()}'`);
     const definite = segments.every((s) => s.k === 'name' || s.k === 'index');
-    return { segments, length, definite };
+    const keys = definite ? segments.map((s) => (s.k === 'name' ? s.name : (s as { index: number }).index)) : undefined;
+    return { segments, length, definite, keys };
   }
 
   /** A name after `.` (or `..`); `*` is the wildcard; `length()` is the one function. */
@@ -437,13 +440,9 @@ function lengthOf(value: unknown): JsonPathResult {
 
 function run(compiled: Compiled, start: unknown, root: unknown): JsonPathResult {
   const { segments } = compiled;
-  if (compiled.definite) {
-    let node = start;
-    for (const seg of segments) {
-      const next = step(node, seg as Segment & { k: 'name' | 'index' });
-      if (next === UNDEFINED) return { found: false };
-      node = next;
-    }
+  if (compiled.keys !== undefined) {
+    const node = walk(compiled.keys, start);
+    if (node === UNDEFINED) return { found: false };
     return compiled.length ? lengthOf(node) : { found: true, value: node };
   }
   let nodes: unknown[] = [start];
@@ -453,6 +452,24 @@ function run(compiled: Compiled, start: unknown, root: unknown): JsonPathResult 
     nodes = out;
   }
   return compiled.length ? { found: true, value: nodes.length } : { found: true, value: nodes };
+}
+
+/** The hot path: a definite path is a flat list of keys, walked without allocating. */
+function walk(keys: readonly Key[], start: unknown): unknown {
+  let node = start;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as Key;
+    if (typeof key === 'string') {
+      if (typeof node !== 'object' || node === null || Array.isArray(node) || !hasOwn.call(node, key)) return UNDEFINED;
+      node = (node as Record<string, unknown>)[key];
+    } else {
+      if (!Array.isArray(node)) return UNDEFINED;
+      const idx = key < 0 ? node.length + key : key;
+      if (idx < 0 || idx >= node.length) return UNDEFINED;
+      node = node[idx];
+    }
+  }
+  return node;
 }
 
 function step(node: unknown, seg: { k: 'name'; name: string } | { k: 'index'; index: number }): unknown {
@@ -622,6 +639,7 @@ export function compileJsonPath(path: string): JsonPath {
     evaluate(root: unknown): JsonPathResult {
       const result = run(compiled, root, root);
       if (result.found || !definite || result.reason !== undefined) return result;
+      // Only a miss pays for working out Jayway's wording.
       return { found: false, reason: notFoundReason(compiled, root, normalized) };
     },
   };
