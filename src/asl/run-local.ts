@@ -7,19 +7,17 @@ import { randomUUID } from 'node:crypto';
 import type { HistoryEvent, ExecutionStatus } from './history.ts';
 import { StatesError, StatesErrorName, coerceStatesError } from './errors.ts';
 import { compileMachine, parseDefinition } from './compile.ts';
-import type { CompiledMachine, CompiledState } from './compile.ts';
-import { cursorAfter, integrateCursor, linkEvent } from './events.ts';
-import type { EventCursor, HistoryEventDraftWithLink } from './events.ts';
-import { applyAssigned, finishWait, resumeState, retryState, runState, stateEnteredEvent, toJson } from './step.ts';
-import type { Effect, Outcome, StepContext, ThreadContext } from './step.ts';
-import type { VariableScope } from './evaluate.ts';
-import { taskFailedEvent, taskScheduledEvent, taskStartedEvent, taskSucceededEvent } from './task-events.ts';
+import type { Outcome } from './step.ts';
 import { validateDefinition } from './validate.ts';
+import { advance, machineIndex, newRuntime } from './interpreter.ts';
+import type { AdvanceContext, TaskRequest, TimerRequest, Wake } from './interpreter.ts';
 
 /** Time as the runner sees it. A virtual clock makes Wait states and back-off instant in tests. */
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
+  /** A virtual clock moves only when slept on, so in-flight task handlers take no time. */
+  readonly virtual?: boolean;
 }
 
 /** Runs one Task state's work: resolves with the result, or throws (a StatesError names the error). */
@@ -63,6 +61,7 @@ export interface LocalExecutionResult {
 export function virtualClock(startMs = Date.UTC(2024, 0, 1)): Clock {
   let now = startMs;
   return {
+    virtual: true,
     now: () => now,
     sleep: async (ms) => {
       now += Math.max(0, ms);
@@ -72,268 +71,24 @@ export function virtualClock(startMs = Date.UTC(2024, 0, 1)): Clock {
 }
 
 
-type ThreadResult = { ok: true; output: unknown } | { ok: false; error?: string; cause?: string };
-
-/** Raised inside a run to unwind when the execution stops as a whole (timeout, time budget). */
-class RunHalted extends Error {
-  constructor(readonly status: ExecutionStatus) {
-    super(status);
-  }
-}
-
-/** One execution in memory: the history, the clock, and the threads of control. */
-class LocalExecution {
-  readonly history: HistoryEvent[] = [];
-  stateTransitions = 0;
-  private readonly clock: Clock;
-  private readonly random: () => number;
-  private readonly tasks: Record<string, TaskHandler>;
-  private readonly deadline: number;
-  private readonly budgetEnd: number;
-
-  constructor(
-    private readonly region: string,
-    options: RunLocalOptions,
-    startMs: number,
-    timeoutSeconds: number | undefined,
-  ) {
-    this.clock = options.clock ?? realClock;
-    this.random = options.random ?? Math.random;
-    this.tasks = options.tasks ?? {};
-    this.deadline = timeoutSeconds === undefined ? Infinity : startMs + timeoutSeconds * 1000;
-    this.budgetEnd = options.maxRunMs === undefined ? Infinity : startMs + options.maxRunMs;
-  }
-
-  record(cursor: EventCursor, draft: HistoryEventDraftWithLink): number {
-    const id = this.history.length + 1;
-    const previousEventId = linkEvent(cursor, draft, id);
-    const event = { timestamp: new Date(this.clock.now()), type: draft.type, id, previousEventId, ...draft.details } as HistoryEvent;
-    this.history.push(event);
-    return id;
-  }
-
-  /** Sleeps on the clock, but never past the execution's timeout or the run's time budget. */
-  private async sleepUntil(until: number): Promise<void> {
-    const stop = Math.min(this.deadline, this.budgetEnd);
-    if (until > stop) {
-      await this.clock.sleep(Math.max(0, stop - this.clock.now()));
-      throw new RunHalted(stop === this.deadline ? 'TIMED_OUT' : 'RUNNING');
-    }
-    await this.clock.sleep(Math.max(0, until - this.clock.now()));
-  }
-
-  /** Runs one thread (the execution, a branch, an iteration) from StartAt to its end. */
-  async runThread(machine: CompiledMachine, input: unknown, cursor: EventCursor, thread: ThreadContext, scope: VariableScope): Promise<ThreadResult> {
-    let name = machine.startAt;
-    let stateInput = input;
-    for (;;) {
-      const state = machine.states.get(name) as CompiledState;
-      if (this.clock.now() >= this.deadline) throw new RunHalted('TIMED_OUT');
-      const enteredEventId = this.record(cursor, stateEnteredEvent(state, stateInput));
-      this.stateTransitions++;
-      const ctx = (extra?: Partial<StepContext>): StepContext => ({
-        thread,
-        scope,
-        now: this.clock.now(),
-        random: this.random,
-        enteredEventId,
-        ...extra,
-      });
-      let effect: Effect = await runState(machine, name, stateInput, ctx());
-      for (;;) {
-        for (const draft of effect.events) this.record(cursor, draft);
-        if (effect.kind === 'next') {
-          applyAssigned(scope, effect.assigned);
-          name = effect.next;
-          stateInput = effect.output;
-          break;
-        }
-        if (effect.kind === 'end') {
-          applyAssigned(scope, effect.assigned);
-          return { ok: true, output: effect.output };
-        }
-        if (effect.kind === 'fail') {
-          const failed: ThreadResult = { ok: false };
-          if (effect.error !== undefined) failed.error = effect.error;
-          if (effect.cause !== undefined) failed.cause = effect.cause;
-          return failed;
-        }
-        if (effect.kind === 'wait') {
-          await this.sleepUntil(effect.until);
-          effect = await finishWait(machine, effect.suspension, ctx());
-        } else if (effect.kind === 'retry') {
-          this.stateTransitions++;
-          await this.sleepUntil(this.clock.now() + effect.delayMs);
-          effect = await retryState(machine, effect.suspension, ctx());
-        } else if (effect.kind === 'task') {
-          const token = randomUUID();
-          const outcome = await this.runTask(effect, cursor, token);
-          effect = await resumeState(machine, effect.suspension, outcome, ctx({ taskToken: token }));
-        } else if (effect.kind === 'parallel') {
-          const outcome = await this.runParallel(state, effect.input, cursor, thread, scope);
-          effect = await resumeState(machine, effect.suspension, outcome, ctx());
-        } else {
-          const outcome = await this.runMap(state, effect, cursor, thread, scope);
-          effect = await resumeState(machine, effect.suspension, outcome, ctx());
-        }
-      }
-    }
-  }
-
-  private async runTask(effect: Extract<Effect, { kind: 'task' }>, cursor: EventCursor, token: string): Promise<Outcome> {
-    const { resource, input } = effect;
-    this.record(cursor, taskScheduledEvent(resource, input, this.region, effect.timeoutSeconds, effect.heartbeatSeconds));
-    const handler = this.tasks[resource];
-    if (!handler) {
-      const cause = `No task handler for resource '${resource}'`;
-      this.record(cursor, taskFailedEvent(resource, StatesErrorName.Runtime, cause, false));
-      return { ok: false, error: StatesErrorName.Runtime, cause };
-    }
-    this.record(cursor, taskStartedEvent(resource, 'local'));
-    const started = this.clock.now();
-    try {
-      const result = await handler(input, { token, heartbeat: () => undefined });
-      if (effect.timeoutSeconds !== undefined && this.clock.now() - started > effect.timeoutSeconds * 1000) {
-        throw new StatesError(StatesErrorName.Timeout, 'Task timed out');
-      }
-      this.record(cursor, taskSucceededEvent(resource, result));
-      return { ok: true, result };
-    } catch (e) {
-      const err = coerceStatesError(e, StatesErrorName.TaskFailed);
-      const error = e instanceof StatesError ? err.error : e instanceof Error && e.name !== 'Error' ? e.name : err.error;
-      this.record(cursor, taskFailedEvent(resource, error, err.cause, error === StatesErrorName.Timeout));
-      const failed: Outcome = { ok: false, error };
-      if (err.cause !== undefined) failed.cause = err.cause;
-      return failed;
-    }
-  }
-
-  private async runParallel(state: CompiledState, input: unknown, cursor: EventCursor, thread: ThreadContext, scope: VariableScope): Promise<Outcome> {
-    const branchThread: ThreadContext = { Execution: thread.Execution, StateMachine: thread.StateMachine };
-    const results = await Promise.all(
-      state.branches.map(async (branch) => {
-        const branchCursor = cursorAfter(cursor.source);
-        const result = await this.runThread(branch, structuredClone(input), branchCursor, branchThread, { vars: {}, parent: scope });
-        return { result, branchCursor };
-      }),
-    );
-    for (const { branchCursor } of results) integrateCursor(cursor, branchCursor);
-    const failure = results.find((r) => !r.result.ok)?.result;
-    if (failure && !failure.ok) return outcomeOf(failure);
-    return { ok: true, result: results.map((r) => (r.result.ok ? r.result.output : null)) };
-  }
-
-  private async runMap(
-    state: CompiledState,
-    effect: Extract<Effect, { kind: 'map' }>,
-    cursor: EventCursor,
-    thread: ThreadContext,
-    scope: VariableScope,
-  ): Promise<Outcome> {
-    const processor = state.map?.processor as CompiledMachine;
-    const items = effect.items;
-    const outputs: unknown[] = new Array<unknown>(items.length).fill(null);
-    const iterationThread = (index: number): ThreadContext => ({
-      Execution: thread.Execution,
-      StateMachine: thread.StateMachine,
-      Map: { Item: { Index: index, Value: items[index] } },
-    });
-    if (effect.distributed) return this.runDistributedMap(state, effect, cursor, scope, processor, outputs, iterationThread);
-    let next = 0;
-    let failures = 0;
-    let firstFailure: ThreadResult | undefined;
-    let stop = false;
-    const tolerated = (): boolean =>
-      failures <= effect.toleratedFailureCount ||
-      (effect.toleratedFailurePercentage > 0 && (failures / items.length) * 100 <= effect.toleratedFailurePercentage);
-    const worker = async (): Promise<void> => {
-      const workerCursor = cursorAfter(cursor.source);
-      for (;;) {
-        if (stop || next >= items.length) break;
-        const index = next++;
-        const jobCursor = cursorAfter(workerCursor.source);
-        const details = { index, name: state.name };
-        this.record(jobCursor, { type: 'MapIterationStarted', details: { mapIterationStartedEventDetails: details } });
-        const result = await this.runThread(processor, items[index], jobCursor, iterationThread(index), { vars: {}, parent: scope });
-        if (result.ok) {
-          outputs[index] = result.output;
-          this.record(jobCursor, { type: 'MapIterationSucceeded', details: { mapIterationSucceededEventDetails: details }, link: 'keepSource' });
-          integrateCursor(workerCursor, jobCursor);
-          if (next >= items.length || stop) workerCursor.source = jobCursor.last;
-          continue;
-        }
-        this.record(jobCursor, { type: 'MapIterationFailed', details: { mapIterationFailedEventDetails: details }, link: 'keepSource' });
-        integrateCursor(workerCursor, jobCursor);
-        failures++;
-        firstFailure ??= result;
-        if (!tolerated()) {
-          stop = true;
-          break;
-        }
-      }
-      integrateCursor(cursor, workerCursor);
-    };
-    const workers = effect.maxConcurrency > 0 ? Math.min(effect.maxConcurrency, items.length) : items.length;
-    await Promise.all(Array.from({ length: workers }, worker));
-    if (failures > 0 && !tolerated()) {
-      if (effect.toleratedFailureCount > 0 || effect.toleratedFailurePercentage > 0) {
-        return { ok: false, error: StatesErrorName.ExceedToleratedFailureThreshold, cause: 'The specified tolerated failure threshold was exceeded' };
-      }
-      return outcomeOf(firstFailure as ThreadResult);
-    }
-    return { ok: true, result: outputs };
-  }
-
-  /** Distributed mode: iterations run as child executions, so the parent records only the map run. */
-  private async runDistributedMap(
-    state: CompiledState,
-    effect: Extract<Effect, { kind: 'map' }>,
-    cursor: EventCursor,
-    scope: VariableScope,
-    processor: CompiledMachine,
-    outputs: unknown[],
-    iterationThread: (index: number) => ThreadContext,
-  ): Promise<Outcome> {
-    const executionArn = String((iterationThread(0).Execution as { Id?: string }).Id ?? '');
-    const parts = executionArn.split(':');
-    const label = (state.definition as { Label?: string }).Label ?? randomUUID();
-    const mapRunArn = `${parts.slice(0, 5).join(':')}:mapRun:${parts[6] ?? ''}/${label}:${randomUUID()}`;
-    this.record(cursor, { type: 'MapRunStarted', details: { mapRunStartedEventDetails: { mapRunArn } } });
-    let failures = 0;
-    let firstFailure: ThreadResult | undefined;
-    for (let index = 0; index < effect.items.length; index++) {
-      const child = new LocalExecution(this.region, { clock: this.clock, random: this.random, tasks: this.tasks }, this.clock.now(), undefined);
-      const result = await child.runThread(processor, effect.items[index], cursorAfter(0), iterationThread(index), { vars: {}, parent: scope });
-      if (result.ok) outputs[index] = result.output;
-      else {
-        failures++;
-        firstFailure ??= result;
-      }
-    }
-    const limit = Math.max(effect.toleratedFailureCount, (effect.toleratedFailurePercentage / 100) * effect.items.length);
-    if (failures > limit) {
-      this.record(cursor, { type: 'MapRunFailed', details: { mapRunFailedEventDetails: {} } });
-      void state;
-      return firstFailure && (effect.toleratedFailureCount > 0 || effect.toleratedFailurePercentage > 0)
-        ? { ok: false, error: StatesErrorName.ExceedToleratedFailureThreshold, cause: 'The specified tolerated failure threshold was exceeded' }
-        : outcomeOf(firstFailure as ThreadResult);
-    }
-    this.record(cursor, { type: 'MapRunSucceeded' });
-    return { ok: true, result: outputs };
-  }
-}
-
-function outcomeOf(result: ThreadResult): Outcome {
-  if (result.ok) return { ok: true, result: result.output };
-  const out: Outcome = { ok: false, error: result.error ?? '' };
-  if (result.cause !== undefined) out.cause = result.cause;
-  return out;
-}
-
 const realClock: Clock = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
+
+/** Runs one task handler and turns whatever it throws into an outcome. */
+async function runHandler(handler: TaskHandler | undefined, request: TaskRequest): Promise<Outcome> {
+  if (!handler) return { ok: false, error: StatesErrorName.Runtime, cause: `No task handler for resource '${request.resource}'` };
+  try {
+    return { ok: true, result: await handler(request.input, { token: request.token, heartbeat: () => undefined }) };
+  } catch (e) {
+    const err = coerceStatesError(e, StatesErrorName.TaskFailed);
+    const error = e instanceof StatesError ? err.error : e instanceof Error && e.name !== 'Error' ? e.name : err.error;
+    const failed: Outcome = { ok: false, error };
+    if (err.cause !== undefined) failed.cause = err.cause;
+    return failed;
+  }
+}
 
 /** Runs `definition` (JSON text or object) on `input` (JSON text) to the end. */
 export async function runLocal(definition: string | object, input: string, options: RunLocalOptions = {}): Promise<LocalExecutionResult> {
@@ -350,59 +105,93 @@ export async function runLocal(definition: string | object, input: string, optio
   const parsed = parseDefinition(definition);
   const diagnostics = validateDefinition(parsed);
   if (diagnostics.length > 0) {
-    throw new StatesError('States.Runtime', `Invalid State Machine Definition: ${diagnostics.map((d) => d.message).join('; ')}`);
+    throw new StatesError(StatesErrorName.Runtime, `Invalid State Machine Definition: ${diagnostics.map((d) => d.message).join('; ')}`);
   }
-  const machine = compileMachine(parsed);
-  const clock = options.clock ?? realClock;
-  const startMs = clock.now();
-  const run = new LocalExecution(region, options, startMs, machine.timeoutSeconds);
-  const root = cursorAfter(0);
-  const roleArn = options.roleArn ?? `arn:aws:iam::${account}:role/inlet-local`;
   let parsedInput: unknown;
   try {
     parsedInput = JSON.parse(input);
   } catch (e) {
-    throw new StatesError('States.Runtime', `Invalid execution input: ${(e as Error).message}`);
+    throw new StatesError(StatesErrorName.Runtime, `Invalid execution input: ${(e as Error).message}`);
   }
-  run.record(root, {
-    type: 'ExecutionStarted',
-    link: 'keepSource',
-    details: { executionStartedEventDetails: { input, inputDetails: { truncated: false }, roleArn } },
+  const root = compileMachine(parsed);
+  const clock = options.clock ?? realClock;
+  const random = options.random ?? Math.random;
+  const handlers = options.tasks ?? {};
+  const startMs = clock.now();
+  const deadline = root.timeoutSeconds === undefined ? Infinity : startMs + root.timeoutSeconds * 1000;
+  const budgetEnd = options.maxRunMs === undefined ? Infinity : startMs + options.maxRunMs;
+  const roleArn = options.roleArn ?? `arn:aws:iam::${account}:role/inlet-local`;
+  const context = (): AdvanceContext => ({
+    machines,
+    now: clock.now(),
+    random,
+    newToken: () => randomUUID(),
+    region,
+    execution: { Id: executionArn, Input: parsedInput, StartTime: new Date(startMs).toISOString(), Name: execName, RoleArn: roleArn, RedriveCount: 0 },
+    stateMachine: { Id: stateMachineArn, Name: smName },
   });
-  const thread: ThreadContext = {
-    Execution: {
-      Id: executionArn,
-      Input: parsedInput,
-      StartTime: new Date(startMs).toISOString(),
-      Name: execName,
-      RoleArn: roleArn,
-      RedriveCount: 0,
-    },
-    StateMachine: { Id: stateMachineArn, Name: smName },
-  };
-  const base = { executionArn, stateMachineArn };
-  let result: ThreadResult;
-  try {
-    result = await run.runThread(machine, parsedInput, root, thread, { vars: {} });
-  } catch (e) {
-    if (!(e instanceof RunHalted)) throw e;
-    if (e.status === 'TIMED_OUT') {
-      run.record(root, { type: 'ExecutionTimedOut', details: { executionTimedOutEventDetails: { error: StatesErrorName.Timeout } } });
-      return { ...base, status: 'TIMED_OUT', error: StatesErrorName.Timeout, history: run.history, stateTransitions: run.stateTransitions };
+  const machines = machineIndex(root);
+  const rt = newRuntime();
+  const history: LocalExecutionResult['history'] = [];
+  let timers: TimerRequest[] = [];
+  const inFlight = new Map<string, Promise<{ token: string; outcome: Outcome }>>();
+  let end: Awaited<ReturnType<typeof advance>>['end'];
+
+  const step = async (wake: Wake): Promise<void> => {
+    const out = await advance(rt, wake, context());
+    history.push(...out.events);
+    timers.push(...out.timers);
+    const closed = new Set(out.closedTokens);
+    if (closed.size > 0) timers = timers.filter((t) => t.token === undefined || !closed.has(t.token));
+    for (const token of closed) inFlight.delete(token);
+    for (const request of out.tasks) {
+      inFlight.set(request.token, runHandler(handlers[request.resource], request).then((outcome) => ({ token: request.token, outcome })));
+      pendingStarts.push(request.token);
     }
-    return { ...base, status: 'RUNNING', history: run.history, stateTransitions: run.stateTransitions };
+    end ??= out.end;
+  };
+  const pendingStarts: string[] = [];
+
+  await step({ kind: 'start', input, roleArn });
+  while (!end) {
+    const started = pendingStarts.splice(0);
+    for (const token of started) await step({ kind: 'taskStarted', token, workerName: 'local' });
+    if (end) break;
+    timers.sort((a, b) => a.due - b.due);
+    const timer = timers[0];
+    const due = timer?.due ?? Infinity;
+    if (inFlight.size > 0 && (clock.virtual || due > clock.now())) {
+      // A handler finishing wins over a timer that is not yet due (always, on a virtual clock).
+      const race: Promise<{ token: string; outcome: Outcome } | undefined>[] = [...inFlight.values()];
+      if (!clock.virtual && timer) race.push(clock.sleep(Math.max(0, due - clock.now())).then(() => undefined));
+      const done = await Promise.race(race);
+      if (done) {
+        inFlight.delete(done.token);
+        await step({ kind: 'taskDone', token: done.token, outcome: done.outcome });
+        continue;
+      }
+    }
+    if (!timer) break;
+    if (due > deadline || due > budgetEnd) {
+      const stop = Math.min(deadline, budgetEnd);
+      await clock.sleep(Math.max(0, stop - clock.now()));
+      if (stop === budgetEnd && budgetEnd < deadline) break;
+      await step({ kind: 'timeout' });
+      break;
+    }
+    timers.shift();
+    await clock.sleep(Math.max(0, due - clock.now()));
+    await step({ kind: 'timer', timer });
   }
-  if (result.ok) {
-    const output = toJson(result.output);
-    run.record(root, { type: 'ExecutionSucceeded', details: { executionSucceededEventDetails: { output, outputDetails: { truncated: false } } } });
-    return { ...base, status: 'SUCCEEDED', output, history: run.history, stateTransitions: run.stateTransitions };
-  }
-  const details: Record<string, string> = {};
-  if (result.error !== undefined) details.error = result.error;
-  if (result.cause !== undefined) details.cause = result.cause;
-  run.record(root, { type: 'ExecutionFailed', details: { executionFailedEventDetails: details } });
-  const failed: LocalExecutionResult = { ...base, status: 'FAILED', history: run.history, stateTransitions: run.stateTransitions };
-  if (result.error !== undefined) failed.error = result.error;
-  if (result.cause !== undefined) failed.cause = result.cause;
-  return failed;
+  const result: LocalExecutionResult = {
+    executionArn,
+    stateMachineArn,
+    status: end?.status ?? 'RUNNING',
+    history,
+    stateTransitions: rt.transitions,
+  };
+  if (end?.output !== undefined) result.output = end.output;
+  if (end?.error !== undefined) result.error = end.error;
+  if (end?.cause !== undefined) result.cause = end.cause;
+  return result;
 }

@@ -1,0 +1,528 @@
+/**
+ * The execution interpreter: an execution's whole runtime state as plain JSON
+ * ({@link ExecutionRuntime}) and one function, {@link advance}, that takes it forward from a
+ * wake-up (start, a timer, a task's start or outcome, a stop) until every thread of control is
+ * waiting on the outside world again. It returns the history events to append and the timers and
+ * tasks to create; it does no I/O and reads no clock. The in-memory runner drives it in a loop;
+ * the durable engine persists the runtime and the returned rows in one transaction per advance,
+ * so both run a definition identically and the engine can stop at any commit and go on.
+ *
+ * Threads: the execution itself, each Parallel branch and each Map iteration. Ready threads take
+ * turns one state at a time, which interleaves concurrent branches as AWS's history shows them.
+ */
+import { StatesErrorName } from './errors.ts';
+import type { HistoryEvent, ExecutionStatus } from './history.ts';
+import type { CompiledMachine } from './compile.ts';
+import { cursorAfter, integrateCursor, linkEvent } from './events.ts';
+import type { EventCursor, HistoryEventDraftWithLink } from './events.ts';
+import { finishWait, resumeState, retryState, runState, stateEnteredEvent, toJson } from './step.ts';
+import type { Effect, Outcome, StepContext, Suspension, ThreadContext } from './step.ts';
+import type { VariableScope } from './evaluate.ts';
+import { taskFailedEvent, taskScheduledEvent, taskStartedEvent, taskSucceededEvent } from './task-events.ts';
+
+/** How a thread ended. */
+export type ThreadResult = { ok: true; output: unknown } | { ok: false; error?: string; cause?: string };
+
+/** A Map state's progress through its items. */
+export interface MapProgress {
+  items: unknown[];
+  next: number;
+  active: number;
+  failures: number;
+  firstFailure?: ThreadResult;
+  stop: boolean;
+  /** One event cursor per worker: a worker runs its jobs one after another. */
+  workers: EventCursor[];
+  results: unknown[];
+  toleratedFailureCount: number;
+  toleratedFailurePercentage: number;
+  distributed: boolean;
+}
+
+/** Where a thread is. */
+export type ThreadPosition =
+  | { kind: 'enter'; stateName: string; input: unknown }
+  | { kind: 'wait' | 'retry'; enteredEventId: number; suspension: Suspension; until: number }
+  | {
+      kind: 'task';
+      enteredEventId: number;
+      suspension: Suspension;
+      token: string;
+      resource: string;
+      started: boolean;
+      timeoutSeconds?: number;
+      heartbeatSeconds?: number;
+    }
+  | { kind: 'parallel'; enteredEventId: number; suspension: Suspension; children: number[]; results: unknown[]; pending: number; failure?: ThreadResult }
+  | { kind: 'map'; enteredEventId: number; suspension: Suspension; progress: MapProgress }
+  | { kind: 'resume'; enteredEventId: number; suspension: Suspension; op: 'finishWait' | 'retry' | 'outcome'; outcome?: Outcome; token?: string };
+
+/** One thread of control. */
+export interface ThreadRecord {
+  id: number;
+  parent?: number;
+  /** Key of the (sub)machine it runs, see {@link machineIndex}. */
+  machine: string;
+  role: { kind: 'root' } | { kind: 'branch'; index: number } | { kind: 'iteration'; index: number; worker: number };
+  cursor: EventCursor;
+  context: ThreadContext;
+  vars: Record<string, unknown>;
+  outer: Record<string, unknown>;
+  /** Events of a distributed Map's iterations belong to child executions, not this history. */
+  silent: boolean;
+  at: ThreadPosition;
+}
+
+/** An execution's runtime state. Plain JSON. */
+export interface ExecutionRuntime {
+  threads: Record<string, ThreadRecord>;
+  ready: number[];
+  nextThreadId: number;
+  nextEventId: number;
+  transitions: number;
+  status: ExecutionStatus;
+}
+
+/** A timer the driver must fire at `due` by calling advance with a `timer` wake. */
+export interface TimerRequest {
+  threadId: number;
+  kind: 'wait' | 'retry' | 'taskTimeout' | 'heartbeat';
+  due: number;
+  token?: string;
+}
+
+/** A task the driver must hand to a worker or handler. */
+export interface TaskRequest {
+  threadId: number;
+  token: string;
+  resource: string;
+  input: unknown;
+  timeoutSeconds?: number;
+  heartbeatSeconds?: number;
+}
+
+/** What wakes an execution. */
+export type Wake =
+  | { kind: 'start'; input: string; roleArn: string }
+  | { kind: 'timer'; timer: TimerRequest }
+  | { kind: 'taskStarted'; token: string; workerName: string }
+  | { kind: 'taskDone'; token: string; outcome: Outcome }
+  | { kind: 'stop'; error?: string; cause?: string }
+  | { kind: 'timeout' };
+
+/** What the driver is handed for one advance. */
+export interface AdvanceContext {
+  machines: ReadonlyMap<string, CompiledMachine>;
+  now: number;
+  random: () => number;
+  newToken: () => string;
+  region: string;
+  /** Context object parts of the root thread. */
+  execution: Record<string, unknown>;
+  stateMachine: Record<string, unknown>;
+}
+
+/** The result of one advance: rows to write, and the end if the execution ended. */
+export interface Advance {
+  events: HistoryEvent[];
+  timers: TimerRequest[];
+  tasks: TaskRequest[];
+  /** Tokens whose tasks no longer matter (finished, aborted). */
+  closedTokens: string[];
+  end?: { status: ExecutionStatus; output?: string; error?: string; cause?: string };
+}
+
+/** Indexes a compiled machine and every nested machine by a stable key. */
+export function machineIndex(root: CompiledMachine): Map<string, CompiledMachine> {
+  const index = new Map<string, CompiledMachine>();
+  const visit = (machine: CompiledMachine, key: string): void => {
+    index.set(key, machine);
+    for (const state of machine.states.values()) {
+      if (state.map) visit(state.map.processor, `${key}/${state.name}/items`);
+      state.branches.forEach((b, i) => visit(b, `${key}/${state.name}/${i}`));
+    }
+  };
+  visit(root, 'root');
+  return index;
+}
+
+/** A fresh runtime for an execution that has not started. */
+export function newRuntime(): ExecutionRuntime {
+  return { threads: {}, ready: [], nextThreadId: 1, nextEventId: 1, transitions: 0, status: 'RUNNING' };
+}
+
+/** Takes the execution forward from `wake` until no thread can move without the outside world. */
+export async function advance(rt: ExecutionRuntime, wake: Wake, ctx: AdvanceContext): Promise<Advance> {
+  const run = new Advancer(rt, ctx);
+  await run.wake(wake);
+  await run.drain();
+  return run.out;
+}
+
+class Advancer {
+  readonly out: Advance = { events: [], timers: [], tasks: [], closedTokens: [] };
+
+  constructor(
+    private readonly rt: ExecutionRuntime,
+    private readonly ctx: AdvanceContext,
+  ) {}
+
+  private record(thread: ThreadRecord | { cursor: EventCursor; silent: boolean }, draft: HistoryEventDraftWithLink): number {
+    if (thread.silent) return 0;
+    const id = this.rt.nextEventId++;
+    const previousEventId = linkEvent(thread.cursor, draft, id);
+    this.out.events.push({ timestamp: new Date(this.ctx.now), type: draft.type, id, previousEventId, ...draft.details } as HistoryEvent);
+    return id;
+  }
+
+  private thread(id: number): ThreadRecord | undefined {
+    return this.rt.threads[String(id)];
+  }
+
+  private spawn(t: Omit<ThreadRecord, 'id'>): ThreadRecord {
+    const thread: ThreadRecord = { ...t, id: this.rt.nextThreadId++ };
+    this.rt.threads[String(thread.id)] = thread;
+    return thread;
+  }
+
+  private findTask(token: string): ThreadRecord | undefined {
+    return Object.values(this.rt.threads).find((t) => t.at.kind === 'task' && t.at.token === token);
+  }
+
+  async wake(wake: Wake): Promise<void> {
+    if (this.rt.status !== 'RUNNING') return;
+    switch (wake.kind) {
+      case 'start': {
+        const root = this.spawn({
+          machine: 'root',
+          role: { kind: 'root' },
+          cursor: cursorAfter(0),
+          context: { Execution: this.ctx.execution, StateMachine: this.ctx.stateMachine },
+          vars: {},
+          outer: {},
+          silent: false,
+          at: { kind: 'enter', stateName: (this.ctx.machines.get('root') as CompiledMachine).startAt, input: JSON.parse(wake.input) },
+        });
+        this.record(root, {
+          type: 'ExecutionStarted',
+          link: 'keepSource',
+          details: { executionStartedEventDetails: { input: wake.input, inputDetails: { truncated: false }, roleArn: wake.roleArn } },
+        });
+        this.rt.ready.push(root.id);
+        return;
+      }
+      case 'timer': {
+        const thread = this.thread(wake.timer.threadId);
+        if (!thread) return;
+        const at = thread.at;
+        if ((wake.timer.kind === 'wait' || wake.timer.kind === 'retry') && at.kind === wake.timer.kind) {
+          thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: at.kind === 'wait' ? 'finishWait' : 'retry' };
+          this.rt.ready.push(thread.id);
+        } else if ((wake.timer.kind === 'taskTimeout' || wake.timer.kind === 'heartbeat') && at.kind === 'task' && at.token === wake.timer.token) {
+          const error = wake.timer.kind === 'heartbeat' ? StatesErrorName.HeartbeatTimeout : StatesErrorName.Timeout;
+          this.record(thread, taskFailedEvent(at.resource, error, undefined, true));
+          this.out.closedTokens.push(at.token);
+          thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: 'outcome', outcome: { ok: false, error }, token: at.token };
+          this.rt.ready.push(thread.id);
+        }
+        return;
+      }
+      case 'taskStarted': {
+        const thread = this.findTask(wake.token);
+        if (!thread || thread.at.kind !== 'task' || thread.at.started) return;
+        thread.at.started = true;
+        this.record(thread, taskStartedEvent(thread.at.resource, wake.workerName));
+        const { timeoutSeconds, heartbeatSeconds, token } = thread.at;
+        if (timeoutSeconds !== undefined) this.out.timers.push({ threadId: thread.id, kind: 'taskTimeout', due: this.ctx.now + timeoutSeconds * 1000, token });
+        if (heartbeatSeconds !== undefined) this.out.timers.push({ threadId: thread.id, kind: 'heartbeat', due: this.ctx.now + heartbeatSeconds * 1000, token });
+        return;
+      }
+      case 'taskDone': {
+        const thread = this.findTask(wake.token);
+        if (!thread || thread.at.kind !== 'task') return;
+        const at = thread.at;
+        if (!at.started) this.record(thread, taskStartedEvent(at.resource, 'callback'));
+        const outcome = wake.outcome;
+        this.record(thread, outcome.ok ? taskSucceededEvent(at.resource, outcome.result) : taskFailedEvent(at.resource, outcome.error, outcome.cause, false));
+        this.out.closedTokens.push(at.token);
+        thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: 'outcome', outcome, token: at.token };
+        this.rt.ready.push(thread.id);
+        return;
+      }
+      case 'stop': {
+        const details: Record<string, string> = {};
+        if (wake.error !== undefined) details.error = wake.error;
+        if (wake.cause !== undefined) details.cause = wake.cause;
+        this.endExecution({ status: 'ABORTED' }, { type: 'ExecutionAborted', details: { executionAbortedEventDetails: details } });
+        return;
+      }
+      case 'timeout':
+        this.endExecution(
+          { status: 'TIMED_OUT', error: StatesErrorName.Timeout },
+          { type: 'ExecutionTimedOut', details: { executionTimedOutEventDetails: { error: StatesErrorName.Timeout } } },
+        );
+        return;
+    }
+  }
+
+  private endExecution(end: NonNullable<Advance['end']>, event: HistoryEventDraftWithLink): void {
+    const root = Object.values(this.rt.threads).find((t) => t.role.kind === 'root');
+    this.record(root ?? { cursor: cursorAfter(this.rt.nextEventId - 1), silent: false }, event);
+    for (const t of Object.values(this.rt.threads)) if (t.at.kind === 'task') this.out.closedTokens.push(t.at.token);
+    this.rt.threads = {};
+    this.rt.ready = [];
+    this.rt.status = end.status;
+    this.out.end = end;
+  }
+
+  async drain(): Promise<void> {
+    while (this.rt.ready.length > 0 && this.rt.status === 'RUNNING') {
+      const thread = this.thread(this.rt.ready.shift() as number);
+      if (thread) await this.turn(thread);
+    }
+  }
+
+  private scope(thread: ThreadRecord): VariableScope {
+    return { vars: thread.vars, parent: { vars: thread.outer } };
+  }
+
+  private stepContext(thread: ThreadRecord, enteredEventId: number, token?: string): StepContext {
+    const ctx: StepContext = { thread: thread.context, scope: this.scope(thread), now: this.ctx.now, random: this.ctx.random, enteredEventId };
+    if (token !== undefined) ctx.taskToken = token;
+    return ctx;
+  }
+
+  /** Moves one thread by one state (or one resumption). */
+  private async turn(thread: ThreadRecord): Promise<void> {
+    const machine = this.ctx.machines.get(thread.machine) as CompiledMachine;
+    const at = thread.at;
+    if (at.kind === 'enter') {
+      const state = machine.states.get(at.stateName);
+      if (!state) return this.complete(thread, { ok: false, error: StatesErrorName.Runtime, cause: `no state '${at.stateName}'` });
+      const enteredEventId = this.record(thread, stateEnteredEvent(state, at.input));
+      this.rt.transitions++;
+      const token = state.type === 'Task' ? this.ctx.newToken() : undefined;
+      const effect = await runState(machine, at.stateName, at.input, this.stepContext(thread, enteredEventId, token));
+      return this.apply(thread, effect, enteredEventId, token);
+    }
+    if (at.kind !== 'resume') return;
+    const ctx = this.stepContext(thread, at.enteredEventId, at.token);
+    if (at.op === 'finishWait') return this.apply(thread, await finishWait(machine, at.suspension, ctx), at.enteredEventId);
+    if (at.op === 'retry') {
+      const state = machine.states.get(at.suspension.stateName);
+      const token = state?.type === 'Task' ? this.ctx.newToken() : undefined;
+      const effect = await retryState(machine, at.suspension, this.stepContext(thread, at.enteredEventId, token));
+      return this.apply(thread, effect, at.enteredEventId, token);
+    }
+    const effect = await resumeState(machine, at.suspension, at.outcome as Outcome, ctx);
+    return this.apply(thread, effect, at.enteredEventId);
+  }
+
+  private apply(thread: ThreadRecord, effect: Effect, enteredEventId: number, token?: string): void {
+    for (const draft of effect.events) this.record(thread, draft);
+    switch (effect.kind) {
+      case 'next':
+        if (effect.assigned) Object.assign(thread.vars, effect.assigned);
+        thread.at = { kind: 'enter', stateName: effect.next, input: effect.output };
+        this.rt.ready.push(thread.id);
+        return;
+      case 'end':
+        if (effect.assigned) Object.assign(thread.vars, effect.assigned);
+        return this.complete(thread, { ok: true, output: effect.output });
+      case 'fail': {
+        const failed: ThreadResult = { ok: false };
+        if (effect.error !== undefined) failed.error = effect.error;
+        if (effect.cause !== undefined) failed.cause = effect.cause;
+        return this.complete(thread, failed);
+      }
+      case 'wait':
+      case 'retry': {
+        if (effect.kind === 'retry') this.rt.transitions++;
+        const until = effect.kind === 'wait' ? effect.until : this.ctx.now + effect.delayMs;
+        thread.at = { kind: effect.kind, enteredEventId, suspension: effect.suspension, until };
+        this.out.timers.push({ threadId: thread.id, kind: effect.kind, due: until });
+        return;
+      }
+      case 'task': {
+        const taskToken = token ?? this.ctx.newToken();
+        this.record(thread, taskScheduledEvent(effect.resource, effect.input, this.ctx.region, effect.timeoutSeconds, effect.heartbeatSeconds));
+        const position: ThreadPosition = { kind: 'task', enteredEventId, suspension: effect.suspension, token: taskToken, resource: effect.resource, started: false };
+        const request: TaskRequest = { threadId: thread.id, token: taskToken, resource: effect.resource, input: effect.input };
+        if (effect.timeoutSeconds !== undefined) position.timeoutSeconds = request.timeoutSeconds = effect.timeoutSeconds;
+        if (effect.heartbeatSeconds !== undefined) position.heartbeatSeconds = request.heartbeatSeconds = effect.heartbeatSeconds;
+        thread.at = position;
+        this.out.tasks.push(request);
+        return;
+      }
+      case 'parallel': {
+        const state = (this.ctx.machines.get(thread.machine) as CompiledMachine).states.get(effect.suspension.stateName);
+        const branches = state?.branches ?? [];
+        const outer = { ...thread.outer, ...thread.vars };
+        const children = branches.map((_, index) => {
+          const child = this.spawn({
+            parent: thread.id,
+            machine: `${thread.machine}/${effect.suspension.stateName}/${index}`,
+            role: { kind: 'branch', index },
+            cursor: cursorAfter(thread.cursor.source),
+            context: { Execution: thread.context.Execution, StateMachine: thread.context.StateMachine },
+            vars: {},
+            outer,
+            silent: thread.silent,
+            at: { kind: 'enter', stateName: (branches[index] as CompiledMachine).startAt, input: structuredClone(effect.input) },
+          });
+          this.rt.ready.push(child.id);
+          return child.id;
+        });
+        thread.at = { kind: 'parallel', enteredEventId, suspension: effect.suspension, children, results: branches.map(() => null), pending: branches.length };
+        if (branches.length === 0) this.resume(thread, { ok: true, result: [] });
+        return;
+      }
+      case 'map': {
+        const progress: MapProgress = {
+          items: effect.items,
+          next: 0,
+          active: 0,
+          failures: 0,
+          stop: false,
+          workers: [],
+          results: effect.items.map(() => null),
+          toleratedFailureCount: effect.toleratedFailureCount,
+          toleratedFailurePercentage: effect.toleratedFailurePercentage,
+          distributed: effect.distributed,
+        };
+        thread.at = { kind: 'map', enteredEventId, suspension: effect.suspension, progress };
+        if (effect.distributed) {
+          const parts = String(thread.context.Execution.Id ?? '').split(':');
+          const state = (this.ctx.machines.get(thread.machine) as CompiledMachine).states.get(effect.suspension.stateName);
+          const label = (state?.definition as { Label?: string } | undefined)?.Label ?? this.ctx.newToken();
+          const mapRunArn = `${parts.slice(0, 5).join(':')}:mapRun:${parts[6] ?? ''}/${label}:${this.ctx.newToken()}`;
+          this.record(thread, { type: 'MapRunStarted', details: { mapRunStartedEventDetails: { mapRunArn } } });
+        }
+        const n = effect.items.length;
+        const workers = effect.maxConcurrency > 0 ? Math.min(effect.maxConcurrency, n) : n;
+        for (let w = 0; w < workers; w++) progress.workers.push(cursorAfter(thread.cursor.source));
+        for (let w = 0; w < workers; w++) this.startJob(thread, w);
+        if (n === 0) this.finishMap(thread);
+        return;
+      }
+    }
+  }
+
+  private startJob(mapThread: ThreadRecord, worker: number): void {
+    const at = mapThread.at;
+    if (at.kind !== 'map') return;
+    const p = at.progress;
+    const index = p.next++;
+    const machineKey = `${mapThread.machine}/${at.suspension.stateName}/items`;
+    const processor = this.ctx.machines.get(machineKey) as CompiledMachine;
+    const child = this.spawn({
+      parent: mapThread.id,
+      machine: machineKey,
+      role: { kind: 'iteration', index, worker },
+      cursor: cursorAfter((p.workers[worker] as EventCursor).source),
+      context: {
+        Execution: mapThread.context.Execution,
+        StateMachine: mapThread.context.StateMachine,
+        Map: { Item: { Index: index, Value: p.items[index] } },
+      },
+      vars: {},
+      outer: { ...mapThread.outer, ...mapThread.vars },
+      silent: mapThread.silent || p.distributed,
+      at: { kind: 'enter', stateName: processor.startAt, input: p.items[index] },
+    });
+    p.active++;
+    this.record(child, { type: 'MapIterationStarted', details: { mapIterationStartedEventDetails: { index, name: at.suspension.stateName } } });
+    this.rt.ready.push(child.id);
+  }
+
+  private tolerated(p: MapProgress): boolean {
+    return (
+      p.failures <= p.toleratedFailureCount ||
+      (p.toleratedFailurePercentage > 0 && (p.failures / p.items.length) * 100 <= p.toleratedFailurePercentage)
+    );
+  }
+
+  private finishMap(mapThread: ThreadRecord): void {
+    const at = mapThread.at;
+    if (at.kind !== 'map') return;
+    const p = at.progress;
+    let outcome: Outcome;
+    if (p.failures > 0 && !this.tolerated(p)) {
+      outcome =
+        p.toleratedFailureCount > 0 || p.toleratedFailurePercentage > 0
+          ? { ok: false, error: StatesErrorName.ExceedToleratedFailureThreshold, cause: 'The specified tolerated failure threshold was exceeded' }
+          : outcomeOf(p.firstFailure as ThreadResult);
+    } else outcome = { ok: true, result: p.results };
+    if (p.distributed) this.record(mapThread, outcome.ok ? { type: 'MapRunSucceeded' } : { type: 'MapRunFailed', details: { mapRunFailedEventDetails: {} } });
+    this.resume(mapThread, outcome);
+  }
+
+  private resume(thread: ThreadRecord, outcome: Outcome): void {
+    const at = thread.at;
+    if (at.kind !== 'map' && at.kind !== 'parallel') return;
+    thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: 'outcome', outcome };
+    this.rt.ready.push(thread.id);
+  }
+
+  /** A thread ended: end the execution, or report to the Map or Parallel that spawned it. */
+  private complete(thread: ThreadRecord, result: ThreadResult): void {
+    delete this.rt.threads[String(thread.id)];
+    if (thread.role.kind === 'root') {
+      if (result.ok) {
+        const output = toJson(result.output);
+        this.endExecution(
+          { status: 'SUCCEEDED', output },
+          { type: 'ExecutionSucceeded', details: { executionSucceededEventDetails: { output, outputDetails: { truncated: false } } } },
+        );
+        return;
+      }
+      const details: Record<string, string> = {};
+      const end: NonNullable<Advance['end']> = { status: 'FAILED' };
+      if (result.error !== undefined) details.error = end.error = result.error;
+      if (result.cause !== undefined) details.cause = end.cause = result.cause;
+      this.rt.threads[String(thread.id)] = thread;
+      this.endExecution(end, { type: 'ExecutionFailed', details: { executionFailedEventDetails: details } });
+      return;
+    }
+    const parent = this.thread(thread.parent as number);
+    if (!parent) return;
+    if (thread.role.kind === 'branch' && parent.at.kind === 'parallel') {
+      const at = parent.at;
+      integrateCursor(parent.cursor, thread.cursor);
+      at.pending--;
+      if (result.ok) at.results[thread.role.index] = result.output;
+      else at.failure ??= result;
+      if (at.pending === 0) this.resume(parent, at.failure ? outcomeOf(at.failure) : { ok: true, result: at.results });
+      return;
+    }
+    if (thread.role.kind === 'iteration' && parent.at.kind === 'map') {
+      const p = parent.at.progress;
+      const worker = p.workers[thread.role.worker] as EventCursor;
+      const details = { index: thread.role.index, name: parent.at.suspension.stateName };
+      p.active--;
+      if (result.ok) {
+        p.results[thread.role.index] = result.output;
+        this.record(thread, { type: 'MapIterationSucceeded', details: { mapIterationSucceededEventDetails: details }, link: 'keepSource' });
+        integrateCursor(worker, thread.cursor);
+        if (p.next < p.items.length && !p.stop) return this.startJob(parent, thread.role.worker);
+        worker.source = thread.cursor.last;
+      } else {
+        this.record(thread, { type: 'MapIterationFailed', details: { mapIterationFailedEventDetails: details }, link: 'keepSource' });
+        integrateCursor(worker, thread.cursor);
+        p.failures++;
+        p.firstFailure ??= result;
+        if (!this.tolerated(p)) p.stop = true;
+        else if (p.next < p.items.length) return this.startJob(parent, thread.role.worker);
+      }
+      integrateCursor(parent.cursor, worker);
+      if (p.active === 0 && (p.stop || p.next >= p.items.length)) this.finishMap(parent);
+    }
+  }
+}
+
+function outcomeOf(result: ThreadResult): Outcome {
+  if (result.ok) return { ok: true, result: result.output };
+  const out: Outcome = { ok: false, error: result.error ?? '' };
+  if (result.cause !== undefined) out.cause = result.cause;
+  return out;
+}
