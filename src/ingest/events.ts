@@ -94,7 +94,7 @@ function tooLarge(where: string, bytes: number, limit: number): TrackingRequestE
 /** Stamps the server's fields and serialises one event, enforcing the per-event limit. */
 function finish(event: JsonObject, where: string, receivedAt: string, newId: () => string, limits: TrackingLimits): string {
   // Write keys are credentials; they never travel into the raw store.
-  delete event['writeKey'];
+  if ('writeKey' in event) delete event['writeKey'];
   if (typeof event['messageId'] !== 'string' || event['messageId'] === '') event['messageId'] = newId();
   if (event['receivedAt'] === undefined || event['receivedAt'] === null) event['receivedAt'] = receivedAt;
   const line = JSON.stringify(event);
