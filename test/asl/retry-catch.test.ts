@@ -210,7 +210,7 @@ void describe('States.Timeout', () => {
     async () => {
       const clock = virtualClock(START);
       const never: TaskHandler = () => new Promise<never>(() => undefined);
-      const guard = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 200).unref());
+      const guard = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 200));
       const result = await Promise.race([run(loadState({ TimeoutSeconds: 5 }), never, { clock }), guard]);
       assert.notEqual(result, 'hung', 'runLocal did not return');
       if (result !== 'hung') assert.equal(result.error, 'States.Timeout');
@@ -247,6 +247,41 @@ void describe('States.Timeout', () => {
       failing(times(1, 'Custom.Error')).handler,
     );
     assert.equal(custom.status, 'SUCCEEDED');
+  });
+});
+
+void describe('Retry history', () => {
+  void test('a retried activity is scheduled again right after its failure, in one chain of events', async () => {
+    const { handler } = failing(times(1, 'Load.Busy'));
+    const result = await run(withRetry([{ ErrorEquals: ['Load.Busy'] }]), handler);
+    assert.deepEqual(
+      result.history.map((e) => [e.id, e.previousEventId, e.type]),
+      [
+        [1, 0, 'ExecutionStarted'],
+        [2, 0, 'TaskStateEntered'],
+        [3, 2, 'ActivityScheduled'],
+        [4, 3, 'ActivityStarted'],
+        [5, 4, 'ActivityFailed'],
+        [6, 5, 'ActivityScheduled'],
+        [7, 6, 'ActivityStarted'],
+        [8, 7, 'ActivitySucceeded'],
+        [9, 8, 'TaskStateExited'],
+        [10, 9, 'ExecutionSucceeded'],
+      ],
+    );
+  });
+
+  void test('an execution TimeoutSeconds shorter than the back-off ends the run TIMED_OUT at the deadline', async () => {
+    const clock = virtualClock(START);
+    const { handler, calls } = failing(times(5, 'Load.Busy'));
+    const definition = {
+      ...withRetry([{ ErrorEquals: ['Load.Busy'], IntervalSeconds: 60 }]),
+      TimeoutSeconds: 30,
+    };
+    const result = await run(definition, handler, { clock });
+    assert.equal(result.status, 'TIMED_OUT');
+    assert.equal(calls(), 1);
+    assert.equal(clock.now() - START, 30_000);
   });
 });
 

@@ -270,6 +270,14 @@ void describe('Pass', () => {
     });
   });
 
+  void test('InputPath null gives the state an empty object, OutputPath null outputs one', async () => {
+    assert.deepEqual(output(await run(single({ Type: 'Pass', InputPath: null }), { a: 1 })), {});
+    assert.deepEqual(
+      output(await run(single({ Type: 'Pass', Result: 'r', OutputPath: null }), { a: 1 })),
+      {},
+    );
+  });
+
   void test('InputPath selects part of the input and OutputPath selects part of the output', async () => {
     const pass = single({ Type: 'Pass', InputPath: '$.a', ResultPath: '$.copied', OutputPath: '$.copied' });
     assert.deepEqual(output(await run(pass, { a: { b: 2 } })), { b: 2 });
@@ -401,6 +409,58 @@ void describe('Choice', () => {
     assert.equal(result.status, 'FAILED');
     assert.equal(result.error, 'States.NoChoiceMatched');
     assert.equal(result.history.at(-1)?.type, 'ExecutionFailed');
+  });
+
+  void test('IsPresent tests for a field without failing when it is missing', async () => {
+    const definition = {
+      StartAt: 'C',
+      States: {
+        C: {
+          Type: 'Choice',
+          Choices: [{ Variable: '$.optional', IsPresent: false, Next: 'Absent' }],
+          Default: 'Present',
+        },
+        Absent: { Type: 'Pass', Result: 'absent', End: true },
+        Present: { Type: 'Pass', Result: 'present', End: true },
+      },
+    };
+    assert.equal(output(await run(definition, {})), 'absent');
+    assert.equal(output(await run(definition, { optional: null })), 'present');
+  });
+
+  void test('a comparison on a field that is missing fails with States.Runtime', async () => {
+    const definition = {
+      StartAt: 'C',
+      States: {
+        C: {
+          Type: 'Choice',
+          Choices: [{ Variable: '$.missing', StringEquals: 'x', Next: 'Done' }],
+          Default: 'Done',
+        },
+        Done: { Type: 'Succeed' },
+      },
+    };
+    const result = await run(definition, {});
+    assert.equal(result.status, 'FAILED');
+    assert.equal(result.error, 'States.Runtime');
+    assert.match(result.cause ?? '', /\$\.missing/);
+  });
+
+  void test('timestamp comparisons compare instants, not strings', async () => {
+    const definition = {
+      StartAt: 'C',
+      States: {
+        C: {
+          Type: 'Choice',
+          Choices: [{ Variable: '$.at', TimestampLessThan: '2024-01-01T12:00:00Z', Next: 'Morning' }],
+          Default: 'Later',
+        },
+        Morning: { Type: 'Pass', Result: 'morning', End: true },
+        Later: { Type: 'Pass', Result: 'later', End: true },
+      },
+    };
+    assert.equal(output(await run(definition, { at: '2024-01-01T13:00:00+02:00' })), 'morning');
+    assert.equal(output(await run(definition, { at: '2024-01-01T12:30:00Z' })), 'later');
   });
 
   void test('the Choice passes its input through (after InputPath and OutputPath) to the chosen state', async () => {
