@@ -28,6 +28,7 @@ import {
   cloneJson,
   describeDifference,
   firstDifference,
+  groupMapIterations,
   isJsonObject,
   normaliseSnapshot,
   removeSkipPaths,
@@ -362,6 +363,54 @@ void describe('normalising results the way the AWS recordings were normalised', 
         [6, 'ExecutionSucceeded'],
       ],
     );
+  });
+
+  void test('Map iterations that AWS interleaved differently compare equal once grouped per iteration', () => {
+    const ev = (id: number, prev: number, type: string, details: JsonObject = {}): JsonObject => ({
+      id,
+      previousEventId: prev,
+      type,
+      ...details,
+    });
+    const iteration = (kind: string, index: number): JsonObject => ({
+      [`mapIteration${kind}EventDetails`]: { index, name: 'M' },
+    });
+    const pass = (kind: string, value: number): JsonObject => ({
+      [kind === 'Entered' ? 'stateEnteredEventDetails' : 'stateExitedEventDetails']: { name: 'P', value },
+    });
+    const head = [ev(1, 0, 'MapStateEntered'), ev(2, 1, 'MapStateStarted')];
+    const sequential: Json[] = [
+      ...head,
+      ev(3, 2, 'MapIterationStarted', iteration('Started', 0)),
+      ev(4, 3, 'PassStateEntered', pass('Entered', 0)),
+      ev(5, 4, 'MapIterationSucceeded', iteration('Succeeded', 0)),
+      ev(6, 2, 'MapIterationStarted', iteration('Started', 1)),
+      ev(7, 6, 'PassStateEntered', pass('Entered', 1)),
+      ev(8, 7, 'MapIterationSucceeded', iteration('Succeeded', 1)),
+      ev(9, 8, 'MapStateSucceeded'),
+      ev(10, 8, 'MapStateExited'),
+    ];
+    const interleaved: Json[] = [
+      ...head,
+      ev(3, 2, 'MapIterationStarted', iteration('Started', 1)),
+      ev(4, 2, 'MapIterationStarted', iteration('Started', 0)),
+      ev(5, 4, 'PassStateEntered', pass('Entered', 0)),
+      ev(6, 3, 'PassStateEntered', pass('Entered', 1)),
+      ev(7, 6, 'MapIterationSucceeded', iteration('Succeeded', 1)),
+      ev(8, 5, 'MapIterationSucceeded', iteration('Succeeded', 0)),
+      ev(9, 8, 'MapStateSucceeded'),
+      ev(10, 8, 'MapStateExited'),
+    ];
+    const other = cloneJson(interleaved);
+    groupMapIterations(sequential);
+    groupMapIterations(interleaved);
+    assert.deepEqual(interleaved, sequential);
+    // A wrong value inside an iteration still shows.
+    const stateEntered = other[4];
+    assert.ok(isJsonObject(stateEntered));
+    stateEntered['stateEnteredEventDetails'] = { name: 'P', value: 9 };
+    groupMapIterations(other);
+    assert.notDeepEqual(other, sequential);
   });
 
   void test('skipVerify paths are removed, list items by index without shifting later indexes', () => {
