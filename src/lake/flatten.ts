@@ -1,0 +1,260 @@
+/**
+ * Flattening of one event into one staging row: nested objects become `_`-joined snake_case
+ * columns, arrays become JSON strings, nulls and empty objects become nothing, and every value
+ * gets its inferred {@link ColumnType}. Two keys that name the same column both survive (one is
+ * suffixed), because the lake loses no value.
+ *
+ * Prepare runs this for every event, so a single {@link RowBuilder} is reused across rows and
+ * values are kept as ready-to-write JSON text; names come from the cached {@link NameNode} trie.
+ */
+import type { NameNode, SegmentType } from './naming.ts';
+import { suffixName } from './naming.ts';
+import type { ColumnType, QuarantineReason } from './types.ts';
+import { normaliseTimestamp } from './types.ts';
+
+/** Why an event cannot become a row; Prepare writes it to quarantine. */
+export interface Rejection {
+  reason: QuarantineReason;
+  detail: string;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN_NUMBER = -(2 ** 63);
+const INT64_LIMIT_NUMBER = 2 ** 63;
+
+/**
+ * JSON text of any parsed value, including the `bigint`s the exact parser makes for integers
+ * beyond 2^53 (JSON.stringify refuses those).
+ */
+export function stringifyJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    return stringifyExact(value);
+  }
+}
+
+function stringifyExact(value: unknown): string {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : stringifyExact(v))).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const parts: string[] = [];
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) parts.push(`${JSON.stringify(k)}:${stringifyExact(v)}`);
+    return `{${parts.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * The columns of one row under construction. Names are unique within the row: a clash is
+ * settled so that Segment's standard columns never move, a property or trait that clashes with a
+ * column from outside its payload takes its prefixed name (`properties_x`), a key already spelled
+ * as its column (`user_name`) keeps it over one that only snake-cases to it (`userName`), and
+ * anything else is suffixed `_2`, `_3`, … in document order.
+ */
+export class RowBuilder {
+  /** Number of columns; entries past it in the arrays are stale. */
+  size = 0;
+  /** Column names, `size` of them. */
+  readonly names: string[] = [];
+  /** Values as JSON text (`"a"`, `12`, `true`), ready to write. */
+  readonly values: string[] = [];
+  /** Inferred type of each value. */
+  readonly types: ColumnType[] = [];
+  private readonly exact: boolean[] = [];
+  private readonly fixed: boolean[] = [];
+  private readonly hoisted: boolean[] = [];
+  private readonly index = new Map<string, number>();
+  /** Set by flattening when the event cannot be a row. */
+  rejection: Rejection | undefined;
+  /**
+   * Set when a value was an integer past 2^53, which JSON.parse may have rounded: the line must
+   * be parsed again exactly and the row rebuilt.
+   */
+  inexact = false;
+
+  /** Empties the builder for the next row. */
+  reset(): void {
+    this.size = 0;
+    this.index.clear();
+    this.rejection = undefined;
+    this.inexact = false;
+  }
+
+  /** Adds a Segment standard column; it keeps its name whatever comes later. */
+  addStandard(name: string, json: string, type: ColumnType): void {
+    this.push(name, json, type, true, true, false);
+  }
+
+  /**
+   * Adds a flattened value. `exact` says the raw key path is already spelled `name`; `alt`, given
+   * for a hoisted property or trait, is its prefixed name, taken when `name` is already a column
+   * from outside the payload.
+   */
+  add(name: string, json: string, type: ColumnType, exact: boolean, alt?: string): void {
+    const hoisted = alt !== undefined;
+    const at = this.index.get(name);
+    if (at === undefined) {
+      this.push(name, json, type, exact, false, hoisted);
+    } else if (alt !== undefined && !this.hoisted[at] && !this.index.has(alt)) {
+      this.push(alt, json, type, false, false, true);
+    } else if (exact && !this.exact[at] && !this.fixed[at]) {
+      const moved = this.freeName(name);
+      this.names[at] = moved;
+      this.index.set(moved, at);
+      this.index.delete(name);
+      this.push(name, json, type, true, false, hoisted);
+    } else {
+      this.push(this.freeName(name), json, type, false, false, hoisted);
+    }
+  }
+
+  /** The row as one NDJSON line (without the newline). Names are [a-z0-9_], so need no escaping. */
+  toJson(): string {
+    let out = '{';
+    for (let i = 0; i < this.size; i++) out += `${i === 0 ? '' : ','}"${this.names[i]}":${this.values[i]}`;
+    return `${out}}`;
+  }
+
+  private freeName(name: string): string {
+    for (let n = 2; ; n++) {
+      const candidate = suffixName(name, `_${n}`);
+      if (!this.index.has(candidate)) return candidate;
+    }
+  }
+
+  private push(name: string, json: string, type: ColumnType, exact: boolean, fixed: boolean, hoisted: boolean): void {
+    const i = this.size++;
+    this.names[i] = name;
+    this.values[i] = json;
+    this.types[i] = type;
+    this.exact[i] = exact;
+    this.fixed[i] = fixed;
+    this.hoisted[i] = hoisted;
+    this.index.set(name, i);
+  }
+}
+
+/** Whether a parsed JSON value is an object (not null, not an array). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** What flattening needs besides the value: where to put it, and the limits. */
+export interface FlattenContext {
+  builder: RowBuilder;
+  /** The event's type, which decides the standard columns a hoisted key may not take. */
+  type: SegmentType;
+  /** Deepest allowed nesting level; the event object is level 1. */
+  maxDepth: number;
+}
+
+/** Whether a number is an integer JSON.parse may have rounded (past 2^53). */
+function maybeRounded(n: number): boolean {
+  return !Number.isSafeInteger(n) && Number.isInteger(n);
+}
+
+/**
+ * Whether a container at `level` or anything inside it lies deeper than `maxDepth`; flags the
+ * builder when a number inside may have been rounded.
+ */
+function tooDeep(b: RowBuilder, value: object, level: number, maxDepth: number): boolean {
+  if (level > maxDepth) return true;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    if (typeof child === 'object' && child !== null) {
+      if (tooDeep(b, child, level + 1, maxDepth)) return true;
+    } else if (typeof child === 'number' && maybeRounded(child)) {
+      b.inexact = true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Adds the inferred type and JSON text of one scalar or array. Integers within int64 are bigint,
+ * other numbers double; strict ISO-8601 date-times are timestamps (written in staging form);
+ * arrays are strings holding their JSON text.
+ */
+function addValue(ctx: FlattenContext, node: NameNode, value: unknown, hoisted: boolean, level: number): boolean {
+  let json: string;
+  let type: ColumnType;
+  switch (typeof value) {
+    case 'string': {
+      const c = value.length >= 16 && value.length <= 40 && value.charCodeAt(10) === 84 ? normaliseTimestamp(value, true) : undefined;
+      if (c === undefined) {
+        json = JSON.stringify(value);
+        type = 'string';
+      } else {
+        json = `"${c}"`;
+        type = 'timestamp';
+      }
+      break;
+    }
+    case 'number':
+      if (maybeRounded(value)) ctx.builder.inexact = true;
+      json = String(value);
+      type = Number.isInteger(value) && value >= INT64_MIN_NUMBER && value < INT64_LIMIT_NUMBER ? 'bigint' : 'double';
+      break;
+    case 'boolean':
+      json = value ? 'true' : 'false';
+      type = 'boolean';
+      break;
+    case 'bigint':
+      json = value.toString();
+      type = value >= INT64_MIN && value <= INT64_MAX ? 'bigint' : 'double';
+      break;
+    case 'object':
+      if (value === null) return true;
+      if (tooDeep(ctx.builder, value, level, ctx.maxDepth)) {
+        ctx.builder.rejection = { reason: 'too_deep', detail: `'${node.name}' nests deeper than ${ctx.maxDepth} levels` };
+        return false;
+      }
+      json = JSON.stringify(stringifyJson(value));
+      type = 'string';
+      break;
+    default:
+      return true;
+  }
+  if (hoisted && node.alt !== undefined && node.isStandardIn(ctx.type)) ctx.builder.add(node.alt, json, type, false);
+  else ctx.builder.add(node.name, json, type, node.exact, hoisted ? node.alt : undefined);
+  return true;
+}
+
+/**
+ * Flattens the fields of `obj` (an object at nesting `level`) below `node` into the builder,
+ * except the keys in `skip`.
+ * `hoisted` marks a Segment payload (`properties`, `traits`), whose keys become top-level
+ * columns unless they would take a standard column. Returns false, with `builder.rejection` set,
+ * when the event must go to quarantine.
+ */
+export function flattenObject(
+  ctx: FlattenContext,
+  obj: Record<string, unknown>,
+  node: NameNode,
+  level: number,
+  hoisted: boolean,
+  skip?: ReadonlySet<string>,
+): boolean {
+  for (const key in obj) {
+    const value = obj[key];
+    if (value === null || value === undefined || skip?.has(key) === true) continue;
+    const child = node.child(key);
+    if (child === null) {
+      const where = node.name === '' ? 'at the top level' : `in '${node.name}'`;
+      ctx.builder.rejection = { reason: 'unsafe_name', detail: `key ${JSON.stringify(key)} ${where} has no letter or digit to name a column` };
+      return false;
+    }
+    if (isRecord(value)) {
+      if (level + 1 > ctx.maxDepth) {
+        ctx.builder.rejection = { reason: 'too_deep', detail: `'${child.name}' nests deeper than ${ctx.maxDepth} levels` };
+        return false;
+      }
+      if (!flattenObject(ctx, value, child, level + 1, hoisted)) return false;
+    } else if (!addValue(ctx, child, value, hoisted, level + 1)) {
+      return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,286 @@
+/**
+ * Prepare, the first stage of a sync: one chunk of raw Segment NDJSON in, one staging NDJSON
+ * object per table plus a summary out, and every line accounted for as a row, an in-chunk
+ * duplicate or a quarantine record with its reason (read = prepared + duplicates + quarantined).
+ *
+ * It streams: raw objects are read line by line, rows are appended to per-table temp files in
+ * large buffered writes and only then put into the lake store, and the summary goes last, so
+ * staging data without a summary is known to be incomplete. A retried chunk first removes what
+ * an earlier attempt left and then writes the same keys, so a retry never duplicates rows.
+ */
+import * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FlattenContext, Rejection } from './flatten.ts';
+import { isRecord, RowBuilder } from './flatten.ts';
+import { parseRawObjectKey, readRawLines } from './raw-layout.ts';
+import type { NormalisedEvent } from './segment-event.ts';
+import { buildEventRow, normaliseEvent, parseEventJson, TooDeepError } from './segment-event.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+import type { ColumnType, PrepareInput, PrepareLimits, PrepareSummary, TableSummary } from './types.ts';
+import { DEFAULT_LIMITS, quarantineKey, stagingKey, stagingPrefix, summaryKey, widenType } from './types.ts';
+
+/** Where Prepare reads and writes, and the limits it applies. */
+export interface PrepareOptions {
+  /** The store holding the raw objects named in the input. */
+  rawStore: ObjectStore;
+  /** The store receiving staging and quarantine objects. */
+  lakeStore: ObjectStore;
+  /** Overrides of {@link DEFAULT_LIMITS}. */
+  limits?: Partial<PrepareLimits>;
+  /** Folder for temp files; the OS temp folder by default. */
+  tempDir?: string;
+}
+
+/** Bytes buffered per output file before a write. */
+const BUFFER_BYTES = 1 << 20;
+
+/**
+ * An append-only temp file written in large chunks. Each line is encoded into a byte buffer as
+ * soon as it is appended, so the row's string dies young instead of piling up for the collector.
+ */
+class BufferedFile {
+  private handle: FileHandle | undefined;
+  private buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private used = 0;
+  private readonly full: { bytes: Buffer; length: number }[] = [];
+
+  constructor(readonly path: string) {}
+
+  /** Appends one line; returns true when filled buffers wait to be flushed. */
+  append(line: string): boolean {
+    const worst = line.length * 3 + 1;
+    if (this.used + worst > this.buffer.length) {
+      if (this.used > 0) this.full.push({ bytes: this.buffer, length: this.used });
+      this.buffer = Buffer.allocUnsafe(Math.max(BUFFER_BYTES, worst));
+      this.used = 0;
+    }
+    this.used += this.buffer.write(line, this.used, 'utf8');
+    this.buffer[this.used++] = 10;
+    return this.full.length > 0;
+  }
+
+  /** Writes the filled buffers. */
+  async flush(): Promise<void> {
+    this.handle ??= await fsp.open(this.path, 'w');
+    for (const { bytes, length } of this.full.splice(0)) await this.handle.write(bytes, 0, length);
+  }
+
+  /** Writes everything and closes the file (creating it, empty, if nothing was appended). */
+  async close(): Promise<void> {
+    if (this.used > 0) this.full.push({ bytes: this.buffer, length: this.used });
+    this.used = 0;
+    await this.flush();
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+}
+
+/** One table's output within the chunk. */
+class TableOutput {
+  rows = 0;
+  /** Whether the last append filled the buffer, so the file is due a flush. */
+  pending = false;
+  readonly types = new Map<string, ColumnType>();
+  readonly partitions = new Map<string, number>();
+  constructor(
+    readonly key: string,
+    readonly file: BufferedFile,
+  ) {}
+}
+
+function isBlank(text: string): boolean {
+  if (text.length === 0) return true;
+  const c = text.charCodeAt(0);
+  return (c === 32 || c === 9 || c === 13 || c === 10) && text.trim().length === 0;
+}
+
+/** Deletes every object of an earlier attempt at this chunk, the summary first. */
+async function removeEarlierAttempt(store: ObjectStore, input: PrepareInput): Promise<void> {
+  const { sourceId, syncId, chunkId } = input;
+  await store.delete([summaryKey(sourceId, syncId, chunkId)]);
+  const prefix = stagingPrefix(sourceId, syncId, chunkId);
+  let nextToken: string | undefined;
+  do {
+    const page = await store.list(prefix, nextToken === undefined ? {} : { nextToken });
+    if (page.objects.length > 0) await store.delete(page.objects.map((o) => o.key));
+    nextToken = page.nextToken;
+  } while (nextToken !== undefined);
+  await store.delete([quarantineKey(sourceId, syncId, chunkId)]);
+}
+
+/** The in-memory state of one chunk: tables, seen messageIds, counts. */
+class ChunkState {
+  readonly tables = new Map<string, TableOutput>();
+  readonly quarantined = new Map<string, number>();
+  read = 0;
+  prepared = 0;
+  duplicates = 0;
+  private readonly seen = new Set<string>();
+  private readonly builder = new RowBuilder();
+  private readonly ctx: FlattenContext;
+
+  constructor(
+    private readonly input: PrepareInput,
+    private readonly limits: PrepareLimits,
+    private readonly temp: string,
+  ) {
+    this.ctx = { builder: this.builder, type: 'track', maxDepth: limits.maxDepth };
+  }
+
+  /**
+   * Takes one non-blank raw line. Returns the table whose file got the row (to flush if due),
+   * null for an in-chunk duplicate, or the rejection to quarantine.
+   */
+  take(text: string, bytes: number, fallbackReceivedAt: number | undefined): TableOutput | Rejection | null {
+    const { limits, builder } = this;
+    if (bytes > limits.maxEventBytes) {
+      return { reason: 'too_large', detail: `the event is ${bytes} bytes, over the ${limits.maxEventBytes}-byte limit` };
+    }
+    let event = this.row(text, fallbackReceivedAt, false);
+    if (event !== null && !('reason' in event) && builder.inexact) event = this.row(text, fallbackReceivedAt, true);
+    if (event === null) {
+      this.duplicates++;
+      return null;
+    }
+    if ('reason' in event) return event;
+    let out = this.tables.get(event.table);
+    const known = out?.types;
+    let columns = (known?.size ?? 0) + builder.size;
+    if (columns > limits.maxColumns && known !== undefined) {
+      // Only the row's new columns count; most rows bring none.
+      for (let i = 0; i < builder.size; i++) if (known.has(builder.names[i] ?? '')) columns--;
+    }
+    if (columns > limits.maxColumns) {
+      return {
+        reason: 'too_many_columns',
+        detail: `table '${event.table}' would have ${columns} columns in this chunk, over the limit of ${limits.maxColumns}`,
+      };
+    }
+    if (out === undefined) {
+      const { sourceId, syncId, chunkId } = this.input;
+      const file = new BufferedFile(join(this.temp, `${event.table}.ndjson`));
+      out = new TableOutput(stagingKey(sourceId, syncId, chunkId, event.table), file);
+      this.tables.set(event.table, out);
+    }
+    const types = out.types;
+    for (let i = 0; i < builder.size; i++) {
+      const name = builder.names[i] ?? '';
+      const type = builder.types[i] ?? 'string';
+      const before = types.get(name);
+      if (before !== type) types.set(name, widenType(before, type) ?? type);
+    }
+    const r = event.receivedAt;
+    const partition = `day=${r.slice(0, 10)}/hr=${r.slice(11, 13)}`;
+    out.partitions.set(partition, (out.partitions.get(partition) ?? 0) + 1);
+    out.rows++;
+    this.prepared++;
+    this.seen.add(event.messageId);
+    out.pending = out.file.append(builder.toJson());
+    return out;
+  }
+
+  /**
+   * Parses, validates and flattens one line into the builder: the event, null for an in-chunk
+   * duplicate, or the rejection.
+   */
+  private row(text: string, fallbackReceivedAt: number | undefined, exact: boolean): NormalisedEvent | Rejection | null {
+    let value: unknown;
+    try {
+      value = parseEventJson(text, this.limits.maxDepth, exact);
+    } catch (err) {
+      if (err instanceof TooDeepError) return { reason: 'too_deep', detail: `the event ${err.message}` };
+      return { reason: 'malformed_json', detail: err instanceof Error ? err.message : String(err) };
+    }
+    if (!isRecord(value)) {
+      const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+      return { reason: 'not_an_object', detail: `the line is ${kind}, not a JSON object` };
+    }
+    const event = normaliseEvent(value, fallbackReceivedAt);
+    if ('reason' in event) return event;
+    if (this.seen.has(event.messageId)) return null;
+    this.ctx.type = event.type;
+    if (!buildEventRow(this.ctx, value, event)) {
+      return this.builder.rejection ?? { reason: 'malformed_json', detail: 'the event could not be flattened' };
+    }
+    return event;
+  }
+
+  /** Counts a rejection. */
+  reject(reason: string): void {
+    this.quarantined.set(reason, (this.quarantined.get(reason) ?? 0) + 1);
+  }
+}
+
+const byKey = ([a]: [string, number], [b]: [string, number]): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Prepares one chunk: reads every raw object of `input.rawKeys`, validates, normalises,
+ * deduplicates (by messageId, within the chunk) and flattens each event, writes
+ * `segment-data/staging/<source>/<sync>/<chunk>/<table>.ndjson` per table, quarantines what
+ * cannot be a row, and writes `summary.json` last. Throws (so the task is retried) only on I/O
+ * failures and bad ids, never on bad events.
+ */
+export async function prepareChunk(input: PrepareInput, options: PrepareOptions): Promise<PrepareSummary> {
+  const { sourceId, syncId, chunkId } = input;
+  const limits: PrepareLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const qKey = quarantineKey(sourceId, syncId, chunkId);
+  await removeEarlierAttempt(options.lakeStore, input);
+
+  const temp = await fsp.mkdtemp(join(options.tempDir ?? tmpdir(), 'inlet-prepare-'));
+  try {
+    const state = new ChunkState(input, limits, temp);
+    const quarantine = new BufferedFile(join(temp, 'quarantine.ndjson'));
+    for (const rawKey of input.rawKeys) {
+      // Segment's layout files each object under its received day: the best received time an
+      // event without receivedAt has.
+      const fallbackReceivedAt = parseRawObjectKey(rawKey)?.day;
+      for await (const { text, lineNumber, byteLength } of readRawLines(options.rawStore, rawKey)) {
+        if (isBlank(text)) continue;
+        state.read++;
+        const result = state.take(text, byteLength, fallbackReceivedAt);
+        if (result === null) continue;
+        if (result instanceof TableOutput) {
+          if (result.pending) await result.file.flush();
+          continue;
+        }
+        state.reject(result.reason);
+        const record = { reason: result.reason, detail: result.detail, rawKey, line: lineNumber, original: text };
+        if (quarantine.append(JSON.stringify(record))) await quarantine.flush();
+      }
+    }
+
+    const tables: Record<string, TableSummary> = {};
+    for (const [name, out] of [...state.tables].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      await out.file.close();
+      await options.lakeStore.put(out.key, { file: out.file.path }, { contentType: 'application/x-ndjson' });
+      tables[name] = {
+        rows: out.rows,
+        stagingKey: out.key,
+        columns: Object.fromEntries(out.types),
+        partitions: Object.fromEntries([...out.partitions].sort(byKey)),
+      };
+    }
+    const summary: PrepareSummary = {
+      sourceId,
+      syncId,
+      chunkId,
+      rawKeys: [...input.rawKeys],
+      read: state.read,
+      prepared: state.prepared,
+      duplicates: state.duplicates,
+      quarantined: Object.fromEntries([...state.quarantined].sort(byKey)),
+      tables,
+    };
+    await quarantine.close();
+    if (state.quarantined.size > 0) {
+      await options.lakeStore.put(qKey, { file: quarantine.path }, { contentType: 'application/x-ndjson' });
+      summary.quarantineKey = qKey;
+    }
+    await options.lakeStore.put(summaryKey(sourceId, syncId, chunkId), `${JSON.stringify(summary, null, 2)}\n`, { contentType: 'application/json' });
+    return summary;
+  } finally {
+    await fsp.rm(temp, { recursive: true, force: true });
+  }
+}
