@@ -12,7 +12,13 @@
 export type CatalogColumnType = 'bigint' | 'double' | 'boolean' | 'string' | 'timestamp';
 
 /** Every column type, for validation of stored values. */
-export const COLUMN_TYPES: readonly CatalogColumnType[] = ['bigint', 'double', 'boolean', 'string', 'timestamp'];
+export const COLUMN_TYPES: readonly CatalogColumnType[] = [
+  'bigint',
+  'double',
+  'boolean',
+  'string',
+  'timestamp',
+];
 
 /** The lattice join of two column types: the narrowest type both cast to losslessly. */
 export type WidenFn = (current: CatalogColumnType, incoming: CatalogColumnType) => CatalogColumnType;

@@ -86,7 +86,8 @@ export class LoadJobs {
     const active = await this.catalog.findActiveLoadJob(spec.syncId);
     if (active !== undefined) {
       const current = await this.getLoadJob(active.id);
-      if (current !== undefined && (current.status === 'queued' || current.status === 'running')) return current;
+      if (current !== undefined && (current.status === 'queued' || current.status === 'running'))
+        return current;
     }
     const record = await this.catalog.createLoadJob({
       id: randomUUID(),
@@ -126,7 +127,8 @@ export class LoadJobs {
    */
   async runLoadJob(id: string): Promise<LoadJob | undefined> {
     const record = await this.catalog.getLoadJob(id);
-    if (record === undefined || !(await this.catalog.claimLoadJob(id, this.nowIso()))) return this.getLoadJob(id);
+    if (record === undefined || !(await this.catalog.claimLoadJob(id, this.nowIso())))
+      return this.getLoadJob(id);
     const beat = setInterval(() => {
       this.catalog.heartbeatLoadJob(id, this.nowIso()).catch(() => undefined);
     }, this.options.heartbeatMs ?? 5000);
@@ -135,7 +137,11 @@ export class LoadJobs {
       const result = await runLoad(record.spec as LoadSpec, this.options);
       await this.catalog.finishLoadJob(id, { status: 'succeeded', finishedAt: this.nowIso(), result });
     } catch (err) {
-      await this.catalog.finishLoadJob(id, { status: 'failed', finishedAt: this.nowIso(), cause: causeOf(err) });
+      await this.catalog.finishLoadJob(id, {
+        status: 'failed',
+        finishedAt: this.nowIso(),
+        cause: causeOf(err),
+      });
     } finally {
       clearInterval(beat);
     }

@@ -201,7 +201,9 @@ async function selectStored(
   extra: readonly string[] = [],
 ): Promise<string> {
   const stored = await parquetColumns(ctx, path);
-  const list = columns.map((c) => `${castStored(c.name, stored.get(c.name), c.type)} AS ${quoteIdent(c.name)}`);
+  const list = columns.map(
+    (c) => `${castStored(c.name, stored.get(c.name), c.type)} AS ${quoteIdent(c.name)}`,
+  );
   return `SELECT ${[...list, ...extra].join(', ')} FROM read_parquet(${quoteString(path)})`;
 }
 
@@ -210,7 +212,11 @@ function lakePath(ctx: LoadContext, key: string): Promise<string> {
 }
 
 /** Uploads a Parquet file written in the scratch directory to the lake; returns rows and bytes. */
-async function publish(ctx: LoadContext, key: string, path: string): Promise<{ rows: number; bytes: number }> {
+async function publish(
+  ctx: LoadContext,
+  key: string,
+  path: string,
+): Promise<{ rows: number; bytes: number }> {
   const [result] = await scalarRows(ctx, `SELECT count(*) AS "n" FROM read_parquet(${quoteString(path)})`);
   const { size } = await fsp.stat(path);
   ctx.written.push(key);
@@ -220,9 +226,15 @@ async function publish(ctx: LoadContext, key: string, path: string): Promise<{ r
 }
 
 /** Writes a query's rows to one Parquet object of the lake; returns rows and bytes. */
-async function writeParquet(ctx: LoadContext, key: string, query: string): Promise<{ rows: number; bytes: number }> {
+async function writeParquet(
+  ctx: LoadContext,
+  key: string,
+  query: string,
+): Promise<{ rows: number; bytes: number }> {
   const path = join(ctx.scratch, 'out', `${ctx.sequence++}.parquet`);
-  await ctx.connection.run(`COPY (${query}) TO ${quoteString(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`);
+  await ctx.connection.run(
+    `COPY (${query}) TO ${quoteString(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+  );
   return publish(ctx, key, path);
 }
 
@@ -250,7 +262,9 @@ async function stageRows(
 ): Promise<{ staged: number; distinct: number; loaded: number }> {
   const paths: string[] = [];
   for (const chunk of work.chunks) {
-    paths.push(await localObjectPath(ctx.options.lakeStore, chunk.table.stagingKey, join(ctx.scratch, 'staging')));
+    paths.push(
+      await localObjectPath(ctx.options.lakeStore, chunk.table.stagingKey, join(ctx.scratch, 'staging')),
+    );
   }
   const list = pathList(paths);
   const read = [...incoming.keys()].map((name) => `${quoteString(name)}: 'VARCHAR'`).join(', ');
@@ -273,7 +287,9 @@ async function stageRows(
   const staged = count(totals?.['staged']);
   const expected = work.chunks.reduce((sum, c) => sum + c.table.rows, 0);
   if (staged !== expected) {
-    throw new LoadConsistencyError(`table '${work.name}': staging holds ${staged} rows, summaries say ${expected}`);
+    throw new LoadConsistencyError(
+      `table '${work.name}': staging holds ${staged} rows, summaries say ${expected}`,
+    );
   }
   if (count(totals?.['unkeyed']) > 0) {
     throw new LoadConsistencyError(`table '${work.name}': staged rows without id or received_at`);
@@ -290,7 +306,9 @@ async function stageRows(
   await ctx.connection.run('DROP TABLE "incoming"');
   const [firsts] = await scalarRows(ctx, 'SELECT count(*) AS "n" FROM "rows"');
   const distinct = count(firsts?.['n']);
-  const committed = await ctx.options.catalog.listFiles(ctx.spec.sourceId, work.name, { fromDay: windowStart });
+  const committed = await ctx.options.catalog.listFiles(ctx.spec.sourceId, work.name, {
+    fromDay: windowStart,
+  });
   let crossSync = 0;
   if (committed.length > 0) {
     const paths: string[] = [];
@@ -316,7 +334,10 @@ function mergeCandidates(files: readonly CatalogFile[], targetBytes: number): Ca
 }
 
 /** Loads one table; returns its result and its part of the catalog commit. */
-async function loadTable(ctx: LoadContext, work: TableWork): Promise<{ result: TableLoadResult; commit: TableCommit }> {
+async function loadTable(
+  ctx: LoadContext,
+  work: TableWork,
+): Promise<{ result: TableLoadResult; commit: TableCommit }> {
   const { catalog } = ctx.options;
   const { sourceId, syncId } = ctx.spec;
   const current = await catalog.getTable(sourceId, work.name);
@@ -330,7 +351,9 @@ async function loadTable(ctx: LoadContext, work: TableWork): Promise<{ result: T
     'SELECT "__inlet_day" AS "day", "__inlet_hr" AS "hr", count(*) AS "rows" FROM "rows" GROUP BY ALL ORDER BY ALL',
   );
   const newRows = plan.columns.map((c) =>
-    incoming.has(c.name) ? quoteIdent(c.name) : `CAST(NULL AS ${DUCKDB_TYPES[c.type]}) AS ${quoteIdent(c.name)}`,
+    incoming.has(c.name)
+      ? quoteIdent(c.name)
+      : `CAST(NULL AS ${DUCKDB_TYPES[c.type]}) AS ${quoteIdent(c.name)}`,
   );
   const addFiles: NewFile[] = [];
   const removeFiles: string[] = [];
@@ -348,7 +371,8 @@ async function loadTable(ctx: LoadContext, work: TableWork): Promise<{ result: T
       ctx.targetBytes,
     );
     const literals = [`${quoteString(day)} AS "__inlet_day"`, `${quoteString(hr)} AS "__inlet_hr"`];
-    for (const file of merge) parts.push(await selectStored(ctx, await lakePath(ctx, file.key), plan.columns, literals));
+    for (const file of merge)
+      parts.push(await selectStored(ctx, await lakePath(ctx, file.key), plan.columns, literals));
     removeFiles.push(...merge.map((f) => f.key));
     filesMerged += merge.length;
     loadedPartitions.push({ day, hr, rows: count(row['rows']) });
@@ -392,7 +416,9 @@ async function loadTable(ctx: LoadContext, work: TableWork): Promise<{ result: T
       const key = `${partitionLocation(sourceId, work.name, file.day, file.hr)}${syncId}-${hash}.parquet`;
       const written = await writeParquet(ctx, key, await selectStored(ctx, path, plan.columns));
       if (written.rows !== file.rowCount) {
-        throw new LoadConsistencyError(`rewriting '${file.key}' gave ${written.rows} rows, not ${file.rowCount}`);
+        throw new LoadConsistencyError(
+          `rewriting '${file.key}' gave ${written.rows} rows, not ${file.rowCount}`,
+        );
       }
       addFiles.push({ key, day: file.day, hr: file.hr, rowCount: written.rows, bytes: written.bytes });
       removeFiles.push(file.key);
@@ -438,7 +464,9 @@ function checkSummaries(spec: LoadSpec): void {
   const chunks = new Set<string>();
   for (const s of spec.summaries) {
     if (s.sourceId !== spec.sourceId || s.syncId !== spec.syncId) {
-      throw new LoadConsistencyError(`chunk '${s.chunkId}' belongs to ${s.sourceId}/${s.syncId}, not this sync`);
+      throw new LoadConsistencyError(
+        `chunk '${s.chunkId}' belongs to ${s.sourceId}/${s.syncId}, not this sync`,
+      );
     }
     if (chunks.has(s.chunkId)) throw new LoadConsistencyError(`chunk '${s.chunkId}' is listed twice`);
     chunks.add(s.chunkId);
@@ -447,14 +475,17 @@ function checkSummaries(spec: LoadSpec): void {
       throw new LoadConsistencyError(`chunk '${s.chunkId}' does not reconcile: read ${s.read}`);
     }
     const rows = Object.values(s.tables).reduce((a, t) => a + t.rows, 0);
-    if (rows !== s.prepared) throw new LoadConsistencyError(`chunk '${s.chunkId}' tables hold ${rows} rows, not ${s.prepared}`);
+    if (rows !== s.prepared)
+      throw new LoadConsistencyError(`chunk '${s.chunkId}' tables hold ${rows} rows, not ${s.prepared}`);
     for (const table of Object.keys(s.tables)) assertSafeName('table', table);
   }
 }
 
 function tableWork(spec: LoadSpec): TableWork[] {
   const tables = new Map<string, Chunk[]>();
-  const ordered = [...spec.summaries].sort((a, b) => (a.chunkId < b.chunkId ? -1 : a.chunkId > b.chunkId ? 1 : 0));
+  const ordered = [...spec.summaries].sort((a, b) =>
+    a.chunkId < b.chunkId ? -1 : a.chunkId > b.chunkId ? 1 : 0,
+  );
   ordered.forEach((summary, ordinal) => {
     for (const [name, table] of Object.entries(summary.tables)) {
       if (table.rows === 0) continue;
@@ -463,11 +494,17 @@ function tableWork(spec: LoadSpec): TableWork[] {
       tables.set(name, list);
     }
   });
-  return [...tables.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, chunks]) => ({ name, chunks }));
+  return [...tables.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([name, chunks]) => ({ name, chunks }));
 }
 
 /** Deletes objects replaced by earlier commits of the source, then forgets them. */
-export async function deleteReplacedFiles(catalog: Catalog, lakeStore: ObjectStore, sourceId: string): Promise<number> {
+export async function deleteReplacedFiles(
+  catalog: Catalog,
+  lakeStore: ObjectStore,
+  sourceId: string,
+): Promise<number> {
   const keys = await catalog.pendingDeletes(sourceId);
   if (keys.length === 0) return 0;
   await lakeStore.delete(keys);
@@ -475,7 +512,10 @@ export async function deleteReplacedFiles(catalog: Catalog, lakeStore: ObjectSto
   return keys.length;
 }
 
-async function openDuckDb(scratch: string, options: LoadOptions): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
+async function openDuckDb(
+  scratch: string,
+  options: LoadOptions,
+): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
   await fsp.mkdir(join(scratch, 'spill'), { recursive: true });
   await fsp.mkdir(join(scratch, 'out'), { recursive: true });
   const instance = await DuckDBInstance.create(join(scratch, 'load.duckdb'), {
@@ -506,7 +546,8 @@ export async function runLoad(spec: LoadSpec, options: LoadOptions): Promise<Loa
   await deleteReplacedFiles(catalog, lakeStore, spec.sourceId);
   await catalog.startSync(spec.sourceId, spec.syncId, sync?.startedAt ?? started.toISOString());
   const windowDays = spec.dedupWindowDays ?? options.dedupWindowDays ?? DEFAULT_DEDUP_WINDOW_DAYS;
-  if (!Number.isInteger(windowDays) || windowDays < 0) throw new RangeError('dedupWindowDays must be an integer >= 0');
+  if (!Number.isInteger(windowDays) || windowDays < 0)
+    throw new RangeError('dedupWindowDays must be an integer >= 0');
 
   const scratch = await fsp.mkdtemp(join(options.workDir ?? tmpdir(), `inlet-load-${spec.syncId}-`));
   const { instance, connection } = await openDuckDb(scratch, options);
@@ -545,8 +586,13 @@ export async function runLoad(spec: LoadSpec, options: LoadOptions): Promise<Loa
       durationMs: committedAt.getTime() - started.getTime(),
     };
     const prepared = spec.summaries.reduce((a, s) => a + s.prepared, 0);
-    if (result.staged !== prepared || result.staged !== result.loaded + result.crossChunkDuplicates + result.crossSyncDuplicates) {
-      throw new LoadConsistencyError(`load does not reconcile: prepared ${prepared}, staged ${result.staged}`);
+    if (
+      result.staged !== prepared ||
+      result.staged !== result.loaded + result.crossChunkDuplicates + result.crossSyncDuplicates
+    ) {
+      throw new LoadConsistencyError(
+        `load does not reconcile: prepared ${prepared}, staged ${result.staged}`,
+      );
     }
     await catalog.commitLoad({
       sourceId: spec.sourceId,

@@ -11,7 +11,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { quoteIdent, quoteString, type Catalog, type CatalogColumnType, type CatalogTable } from '../catalog/index.ts';
+import {
+  quoteIdent,
+  quoteString,
+  type Catalog,
+  type CatalogColumnType,
+  type CatalogTable,
+} from '../catalog/index.ts';
 import { assertSafeKey, type ObjectStore } from './storage/object-store.ts';
 import { SYNC_REPORT_COLUMNS } from './report.ts';
 
@@ -92,7 +98,10 @@ function jsonSafe(js: unknown, json: unknown): JsonValue {
 }
 
 /** Runs SQL on a connection and returns JSON-safe row objects. */
-export async function readJsonRows(connection: DuckDBConnection, sql: string): Promise<Record<string, JsonValue>[]> {
+export async function readJsonRows(
+  connection: DuckDBConnection,
+  sql: string,
+): Promise<Record<string, JsonValue>[]> {
   const reader = await connection.runAndReadAll(sql);
   const js = reader.getRowObjectsJS();
   const json = reader.getRowObjectsJson();
@@ -116,7 +125,11 @@ function typedColumns(table: CatalogTable): string[] {
     .map((c) => `CAST(${quoteIdent(c.name)} AS ${DUCKDB_TYPES[c.type]}) AS ${quoteIdent(c.name)}`);
 }
 
-async function tableViewSql(options: LakeQueryOptions, table: CatalogTable, cacheDir: string): Promise<string> {
+async function tableViewSql(
+  options: LakeQueryOptions,
+  table: CatalogTable,
+  cacheDir: string,
+): Promise<string> {
   const files = await options.catalog.listFiles(table.sourceId, table.name);
   const columns = typedColumns(table);
   if (files.length === 0) {
@@ -138,7 +151,8 @@ async function reportsViewSql(options: LakeQueryOptions, cacheDir: string): Prom
   });
   const paths: string[] = [];
   for (const sync of syncs) {
-    if (sync.reportKey !== undefined) paths.push(await localObjectPath(options.lakeStore, sync.reportKey, cacheDir));
+    if (sync.reportKey !== undefined)
+      paths.push(await localObjectPath(options.lakeStore, sync.reportKey, cacheDir));
   }
   const columns = Object.entries(SYNC_REPORT_COLUMNS);
   if (paths.length === 0) {
@@ -168,7 +182,9 @@ export async function openLakeQuery(options: LakeQueryOptions): Promise<LakeQuer
     for (const database of shown) {
       if (qualify) await connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(database.name)}`);
       for (const table of await options.catalog.listTables(database.sourceId)) {
-        const name = qualify ? `${quoteIdent(database.name)}.${quoteIdent(table.name)}` : quoteIdent(table.name);
+        const name = qualify
+          ? `${quoteIdent(database.name)}.${quoteIdent(table.name)}`
+          : quoteIdent(table.name);
         await connection.run(`CREATE VIEW ${name} AS ${await tableViewSql(options, table, cacheDir)}`);
         views.push(name);
       }

@@ -125,7 +125,8 @@ export function buildSyncReport(input: SyncReportInput): SyncReport {
   const inChunk = input.summaries.reduce((a, s) => a + s.duplicates, 0);
   const quarantined: Record<string, number> = {};
   for (const s of input.summaries) {
-    for (const [reason, n] of Object.entries(s.quarantined)) quarantined[reason] = (quarantined[reason] ?? 0) + n;
+    for (const [reason, n] of Object.entries(s.quarantined))
+      quarantined[reason] = (quarantined[reason] ?? 0) + n;
   }
   const quarantinedTotal = total(quarantined);
   const loaded = load?.loaded ?? 0;
@@ -174,7 +175,12 @@ export function buildSyncReport(input: SyncReportInput): SyncReport {
     read,
     loaded,
     not_loaded: notLoaded,
-    duplicates: { in_chunk: inChunk, cross_chunk: crossChunk, cross_sync: crossSync, total: duplicates.total },
+    duplicates: {
+      in_chunk: inChunk,
+      cross_chunk: crossChunk,
+      cross_sync: crossSync,
+      total: duplicates.total,
+    },
     quarantined: Object.entries(quarantined)
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([reason, count]) => ({ reason, count })),
@@ -191,9 +197,18 @@ export function buildSyncReport(input: SyncReportInput): SyncReport {
     row_count: t.loaded,
     partitions: t.partitions.map((p) => ({ day: p.day, hr: p.hr })),
     new_columns: t.newColumns,
-    widened_columns: t.widenedColumns.map((w) => ({ name: w.name, from_type: w.fromType, to_type: w.toType })),
+    widened_columns: t.widenedColumns.map((w) => ({
+      name: w.name,
+      from_type: w.fromType,
+      to_type: w.toType,
+    })),
     is_new: t.isNew,
-    duplicates: { in_chunk: null, cross_chunk: t.crossChunkDuplicates, cross_sync: t.crossSyncDuplicates, total: null },
+    duplicates: {
+      in_chunk: null,
+      cross_chunk: t.crossChunkDuplicates,
+      cross_sync: t.crossSyncDuplicates,
+      total: null,
+    },
   }));
   return {
     key: reportKey(day, input.sourceId, input.syncId),

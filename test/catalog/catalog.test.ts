@@ -65,7 +65,9 @@ void describe('catalog', () => {
       const first = new SqliteCatalog(db);
       await first.commitLoad(commit());
       const second = new SqliteCatalog(db);
-      const version = db.prepare("SELECT version FROM schema_versions WHERE namespace = 'catalog'").get() as { version: number };
+      const version = db.prepare("SELECT version FROM schema_versions WHERE namespace = 'catalog'").get() as {
+        version: number;
+      };
       assert.equal(version.version, 1);
       assert.equal((await second.getTable('src1', 'order_completed'))?.columns.length, 3);
     });
@@ -80,10 +82,18 @@ void describe('catalog', () => {
         [['src1', 'src1']],
       );
       const [partition] = await catalog.listPartitions('src1', 'order_completed');
-      assert.equal(partition?.location, 'segment-data/data/src1/segment_type=order_completed/day=2024-05-01/hr=10/');
+      assert.equal(
+        partition?.location,
+        'segment-data/data/src1/segment_type=order_completed/day=2024-05-01/hr=10/',
+      );
       assert.equal(partition?.rowCount, 5);
       assert.equal((await catalog.schemaHistory('src1')).length, 3);
-      assert.equal((await catalog.rawSyncMarks(['segment-logs/src1/1714521600000/a.gz'])).get('segment-logs/src1/1714521600000/a.gz'), 'sync-1');
+      assert.equal(
+        (await catalog.rawSyncMarks(['segment-logs/src1/1714521600000/a.gz'])).get(
+          'segment-logs/src1/1714521600000/a.gz',
+        ),
+        'sync-1',
+      );
       const sync = await catalog.getSync('sync-1');
       assert.equal(sync?.status, 'committed');
       assert.deepEqual(sync?.loadResult, { loaded: 5 });
@@ -94,7 +104,11 @@ void describe('catalog', () => {
     await withDb(async (db) => {
       const catalog = new SqliteCatalog(db);
       const bad = commit();
-      bad.tables.push({ ...bad.tables[0]!, table: 'second', changes: [{ change: 'added', name: 'id', type: 'string', position: 5 }] });
+      bad.tables.push({
+        ...bad.tables[0]!,
+        table: 'second',
+        changes: [{ change: 'added', name: 'id', type: 'string', position: 5 }],
+      });
       await assert.rejects(catalog.commitLoad(bad), CatalogConflictError);
       assert.deepEqual(await catalog.listTables(), []);
       assert.equal(await catalog.getSync('sync-1'), undefined);
@@ -109,7 +123,11 @@ void describe('catalog', () => {
       await catalog.commitLoad(commit());
       await assert.rejects(catalog.commitLoad(commit({ tables: [] })), /already committed/);
       await assert.rejects(
-        catalog.finishSync('sync-1', { status: 'failed', finishedAt: '2024-05-01T12:01:00.000Z', error: 'late' }),
+        catalog.finishSync('sync-1', {
+          status: 'failed',
+          finishedAt: '2024-05-01T12:01:00.000Z',
+          error: 'late',
+        }),
         CatalogConflictError,
       );
       const done = await catalog.finishSync('sync-1', {
@@ -127,7 +145,8 @@ void describe('catalog', () => {
       const catalog = new SqliteCatalog(db);
       await catalog.commitLoad(commit());
       const old = 'segment-data/data/src1/segment_type=order_completed/day=2024-05-01/hr=10/sync-1.parquet';
-      const merged = 'segment-data/data/src1/segment_type=order_completed/day=2024-05-01/hr=10/sync-2.parquet';
+      const merged =
+        'segment-data/data/src1/segment_type=order_completed/day=2024-05-01/hr=10/sync-2.parquet';
       await catalog.commitLoad({
         ...commit(),
         syncId: 'sync-2',
@@ -159,12 +178,32 @@ void describe('catalog', () => {
   void test('a queued load job is claimed by exactly one runner', async () => {
     await withDb(async (db) => {
       const catalog = new SqliteCatalog(db);
-      await catalog.createLoadJob({ id: 'j1', sourceId: 'src1', syncId: 'sync-1', spec: { a: 1 }, createdAt: '2024-05-01T00:00:00.000Z' });
+      await catalog.createLoadJob({
+        id: 'j1',
+        sourceId: 'src1',
+        syncId: 'sync-1',
+        spec: { a: 1 },
+        createdAt: '2024-05-01T00:00:00.000Z',
+      });
       assert.equal((await catalog.findActiveLoadJob('sync-1'))?.id, 'j1');
       assert.equal(await catalog.claimLoadJob('j1', '2024-05-01T00:00:01.000Z'), true);
       assert.equal(await catalog.claimLoadJob('j1', '2024-05-01T00:00:01.000Z'), false);
-      assert.equal(await catalog.finishLoadJob('j1', { status: 'succeeded', finishedAt: '2024-05-01T00:00:02.000Z', result: { ok: true } }), true);
-      assert.equal(await catalog.finishLoadJob('j1', { status: 'failed', finishedAt: '2024-05-01T00:00:03.000Z', cause: 'late' }), false);
+      assert.equal(
+        await catalog.finishLoadJob('j1', {
+          status: 'succeeded',
+          finishedAt: '2024-05-01T00:00:02.000Z',
+          result: { ok: true },
+        }),
+        true,
+      );
+      assert.equal(
+        await catalog.finishLoadJob('j1', {
+          status: 'failed',
+          finishedAt: '2024-05-01T00:00:03.000Z',
+          cause: 'late',
+        }),
+        false,
+      );
       const job = await catalog.getLoadJob('j1');
       assert.equal(job?.status, 'succeeded');
       assert.deepEqual(job?.result, { ok: true });

@@ -5,25 +5,21 @@ import { CatalogConflictError, SqliteCatalog, type LoadCommit } from '../../src/
 import { runLoad, type LoadOptions } from '../../src/lake/load.ts';
 import { LoadJobs } from '../../src/lake/load-job.ts';
 import { openLakeQuery, readJsonRows } from '../../src/lake/query.ts';
-import { event, listKeys, openTestLake, stageChunk, type Row, type TestLake } from './staging-fixture.ts';
+import { event, listKeys, stageChunk, withLake, type Row, type TestLake } from './staging-fixture.ts';
 
 const SOURCE = 'src1';
-
-async function withLake(fn: (lake: TestLake) => Promise<void>): Promise<void> {
-  const lake = await openTestLake();
-  try {
-    await fn(lake);
-  } finally {
-    await lake.cleanup();
-  }
-}
 
 function options(lake: TestLake, extra: Partial<LoadOptions> = {}): LoadOptions {
   return { catalog: lake.catalog, lakeStore: lake.lakeStore, workDir: lake.dir, ...extra };
 }
 
 /** Stages one chunk per entry and runs the sync's Load. */
-async function loadSync(lake: TestLake, syncId: string, chunks: Record<string, Row[]>[], extra: Partial<LoadOptions> = {}) {
+async function loadSync(
+  lake: TestLake,
+  syncId: string,
+  chunks: Record<string, Row[]>[],
+  extra: Partial<LoadOptions> = {},
+) {
   const summaries = [];
   for (const [i, tables] of chunks.entries()) {
     summaries.push(await stageChunk(lake.lakeStore, { sourceId: SOURCE, syncId, chunkId: `c${i}`, tables }));
@@ -33,7 +29,12 @@ async function loadSync(lake: TestLake, syncId: string, chunks: Record<string, R
 
 /** Stages one chunk `c0` of `sync-1` holding `rows` in table `t`. */
 function stageOne(lake: TestLake, rows: Row[]) {
-  return stageChunk(lake.lakeStore, { sourceId: SOURCE, syncId: 'sync-1', chunkId: 'c0', tables: { t: rows } });
+  return stageChunk(lake.lakeStore, {
+    sourceId: SOURCE,
+    syncId: 'sync-1',
+    chunkId: 'c0',
+    tables: { t: rows },
+  });
 }
 
 async function query(lake: TestLake, sql: string) {
@@ -50,7 +51,10 @@ async function parquetType(path: string, column: string): Promise<string | undef
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
-    const rows = await readJsonRows(connection, `DESCRIBE SELECT * FROM read_parquet('${path.replaceAll("'", "''")}')`);
+    const rows = await readJsonRows(
+      connection,
+      `DESCRIBE SELECT * FROM read_parquet('${path.replaceAll("'", "''")}')`,
+    );
     const row = rows.find((r) => r['column_name'] === column);
     return row === undefined ? undefined : String(row['column_type']);
   } finally {
@@ -68,7 +72,14 @@ void describe('Load', () => {
             event('m1', '2024-05-01T10:15:00.000Z', { properties_total: 10 }),
             event('m2', '2024-05-01T11:59:59.999Z', { properties_total: 12 }),
           ],
-          identifies: [{ id: 'm3', received_at: '2024-05-01T10:00:00.000Z', timestamp: '2024-05-01T10:00:00.000Z', email: 'a@b.c' }],
+          identifies: [
+            {
+              id: 'm3',
+              received_at: '2024-05-01T10:00:00.000Z',
+              timestamp: '2024-05-01T10:00:00.000Z',
+              email: 'a@b.c',
+            },
+          ],
         },
       ]);
       assert.equal(result.loaded, 3);
@@ -105,10 +116,19 @@ void describe('Load', () => {
       const marks = await lake.catalog.rawSyncMarks(['segment-logs/src1/1700000000000/sync-1-c0.gz']);
       assert.equal(marks.get('segment-logs/src1/1700000000000/sync-1-c0.gz'), 'sync-1');
       assert.equal((await lake.catalog.getSync('sync-1'))?.status, 'committed');
-      const rows = await query(lake, 'SELECT id, received_at, properties_total, day, hr FROM order_completed ORDER BY id');
+      const rows = await query(
+        lake,
+        'SELECT id, received_at, properties_total, day, hr FROM order_completed ORDER BY id',
+      );
       assert.deepEqual(rows, [
         { id: 'm1', received_at: '2024-05-01 10:15:00', properties_total: 10, day: '2024-05-01', hr: '10' },
-        { id: 'm2', received_at: '2024-05-01 11:59:59.999', properties_total: 12, day: '2024-05-01', hr: '11' },
+        {
+          id: 'm2',
+          received_at: '2024-05-01 11:59:59.999',
+          properties_total: 12,
+          day: '2024-05-01',
+          hr: '11',
+        },
       ]);
     });
   });
@@ -116,11 +136,15 @@ void describe('Load', () => {
   void test('a column widened bigint → double → string over three loads reads back under the newest type', async () => {
     await withLake(async (lake) => {
       await loadSync(lake, 'sync-1', [{ t: [event('a', '2024-05-01T10:00:00.000Z', { properties_v: 1 })] }]);
-      await loadSync(lake, 'sync-2', [{ t: [event('b', '2024-05-02T10:00:00.000Z', { properties_v: 2.5 })] }]);
+      await loadSync(lake, 'sync-2', [
+        { t: [event('b', '2024-05-02T10:00:00.000Z', { properties_v: 2.5 })] },
+      ]);
       const third = await loadSync(lake, 'sync-3', [
         { t: [event('c', '2024-05-03T10:00:00.000Z', { properties_v: 'three', properties_new: true })] },
       ]);
-      assert.deepEqual(third.tables['t']?.widenedColumns, [{ name: 'properties_v', fromType: 'double', toType: 'string' }]);
+      assert.deepEqual(third.tables['t']?.widenedColumns, [
+        { name: 'properties_v', fromType: 'double', toType: 'string' },
+      ]);
       assert.deepEqual(third.tables['t']?.newColumns, [{ name: 'properties_new', type: 'boolean' }]);
       const history = await lake.catalog.schemaHistory(SOURCE, 't');
       assert.deepEqual(
@@ -135,7 +159,10 @@ void describe('Load', () => {
       assert.equal(files.length, 3);
       const table = await lake.catalog.getTable(SOURCE, 't');
       for (const file of files) {
-        assert.equal(await parquetType(lake.lakeStore.localPath?.(file.key) ?? '', 'properties_v'), 'VARCHAR');
+        assert.equal(
+          await parquetType(lake.lakeStore.localPath?.(file.key) ?? '', 'properties_v'),
+          'VARCHAR',
+        );
         assert.equal(file.typeVersion, table?.typeVersion);
       }
       const rows = await query(lake, 'SELECT id, properties_v, properties_new FROM t ORDER BY id');
@@ -144,14 +171,19 @@ void describe('Load', () => {
         { id: 'b', properties_v: '2.5', properties_new: null },
         { id: 'c', properties_v: 'three', properties_new: true },
       ]);
-      const replaced = await listKeys(lake.lakeStore, 'segment-data/data/src1/segment_type=t/day=2024-05-01/');
+      const replaced = await listKeys(
+        lake.lakeStore,
+        'segment-data/data/src1/segment_type=t/day=2024-05-01/',
+      );
       assert.equal(replaced.length, 1, 'the file written before the widening was replaced, not kept beside');
     });
   });
 
   void test('drops a messageId committed by an earlier sync within the window and counts it', async () => {
     await withLake(async (lake) => {
-      await loadSync(lake, 'sync-1', [{ t: [event('dup', '2024-05-01T10:00:00.000Z'), event('x', '2024-05-01T10:00:00.000Z')] }]);
+      await loadSync(lake, 'sync-1', [
+        { t: [event('dup', '2024-05-01T10:00:00.000Z'), event('x', '2024-05-01T10:00:00.000Z')] },
+      ]);
       const second = await loadSync(lake, 'sync-2', [
         { t: [event('dup', '2024-05-03T09:00:00.000Z'), event('y', '2024-05-03T09:00:00.000Z')] },
       ]);
@@ -199,16 +231,25 @@ void describe('Load', () => {
         }
       }
       const catalog = new FailingOnceCatalog(lake.db);
-      const summary = await stageOne(lake, [event('a', '2024-05-01T10:00:00.000Z'), event('b', '2024-05-01T11:00:00.000Z')]);
+      const summary = await stageOne(lake, [
+        event('a', '2024-05-01T10:00:00.000Z'),
+        event('b', '2024-05-01T11:00:00.000Z'),
+      ]);
       const spec = { sourceId: SOURCE, syncId: 'sync-1', summaries: [summary] };
       await assert.rejects(runLoad(spec, { ...options(lake), catalog }), /connection lost/);
-      assert.deepEqual(await listKeys(lake.lakeStore, 'segment-data/data/'), [], 'a failed attempt removes its output');
+      assert.deepEqual(
+        await listKeys(lake.lakeStore, 'segment-data/data/'),
+        [],
+        'a failed attempt removes its output',
+      );
       const retried = await runLoad(spec, { ...options(lake), catalog });
       assert.equal(retried.loaded, 2);
       const again = await runLoad(spec, { ...options(lake), catalog });
       assert.equal(again.alreadyCommitted, true);
       assert.equal(again.loaded, 2);
-      assert.deepEqual(await query(lake, 'SELECT count(*) AS n, count(DISTINCT id) AS d FROM t'), [{ n: 2, d: 2 }]);
+      assert.deepEqual(await query(lake, 'SELECT count(*) AS n, count(DISTINCT id) AS d FROM t'), [
+        { n: 2, d: 2 },
+      ]);
       assert.equal((await listKeys(lake.lakeStore, 'segment-data/data/')).length, 2);
     });
   });
@@ -234,9 +275,12 @@ void describe('Load', () => {
       const table = summary.tables['t'];
       assert.ok(table);
       await lake.lakeStore.put(table.stagingKey, '');
-      await assert.rejects(runLoad({ sourceId: SOURCE, syncId: 'sync-1', summaries: [summary] }, options(lake)), {
-        name: 'LoadConsistencyError',
-      });
+      await assert.rejects(
+        runLoad({ sourceId: SOURCE, syncId: 'sync-1', summaries: [summary] }, options(lake)),
+        {
+          name: 'LoadConsistencyError',
+        },
+      );
       assert.equal(await lake.catalog.getTable(SOURCE, 't'), undefined);
     });
   });
@@ -261,7 +305,14 @@ void describe('Load', () => {
       const summaries = [];
       for (let c = 0; c < 4; c++) {
         const tables = { t: rows.slice(c * 50_000, (c + 1) * 50_000) };
-        summaries.push(await stageChunk(lake.lakeStore, { sourceId: SOURCE, syncId: 'sync-big', chunkId: `c${c}`, tables }));
+        summaries.push(
+          await stageChunk(lake.lakeStore, {
+            sourceId: SOURCE,
+            syncId: 'sync-big',
+            chunkId: `c${c}`,
+            tables,
+          }),
+        );
       }
       let peakRss = 0;
       const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
@@ -337,14 +388,26 @@ void describe('load jobs', () => {
           syncId: 'sync-2',
           committedAt: '2024-05-02T00:00:00.000Z',
           tables: [
-            { table: 't', expectedTypeVersion: 0, expectedColumnCount: 0, changes: [], addFiles: [], removeFiles: [], retypeFiles: [] },
+            {
+              table: 't',
+              expectedTypeVersion: 0,
+              expectedColumnCount: 0,
+              changes: [],
+              addFiles: [],
+              removeFiles: [],
+              retypeFiles: [],
+            },
           ],
           rawKeys: ['raw-x'],
           loadResult: {},
         }),
         CatalogConflictError,
       );
-      assert.equal((await lake.catalog.rawSyncMarks(['raw-x'])).size, 0, 'nothing of a refused commit is kept');
+      assert.equal(
+        (await lake.catalog.rawSyncMarks(['raw-x'])).size,
+        0,
+        'nothing of a refused commit is kept',
+      );
     });
   });
 });

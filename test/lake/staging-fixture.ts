@@ -10,7 +10,13 @@ import Database from 'better-sqlite3';
 import { SqliteCatalog } from '../../src/catalog/index.ts';
 import { LocalObjectStore } from '../../src/lake/storage/local-store.ts';
 import type { ObjectStore } from '../../src/lake/storage/object-store.ts';
-import { stagingKey, summaryKey, widenType, type ColumnType, type PrepareSummary } from '../../src/lake/types.ts';
+import {
+  stagingKey,
+  summaryKey,
+  widenType,
+  type ColumnType,
+  type PrepareSummary,
+} from '../../src/lake/types.ts';
 
 /** A scalar staging value. */
 export type Scalar = string | number | boolean | null;
@@ -42,6 +48,16 @@ export async function openTestLake(store?: ObjectStore): Promise<TestLake> {
   };
 }
 
+/** Runs `fn` on a fresh lake (local, or over `store`) and removes it afterwards. */
+export async function withLake(fn: (lake: TestLake) => Promise<void>, store?: ObjectStore): Promise<void> {
+  const lake = await openTestLake(store);
+  try {
+    await fn(lake);
+  } finally {
+    await lake.cleanup();
+  }
+}
+
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 function typeOf(value: Scalar): ColumnType | null {
@@ -53,7 +69,14 @@ function typeOf(value: Scalar): ColumnType | null {
 
 /** A track-like row with the standard columns; `receivedAt` decides the partition. */
 export function event(id: string, receivedAt: string, extra: Row = {}): Row {
-  return { id, received_at: receivedAt, timestamp: receivedAt, anonymous_id: `anon-${id}`, event: 'Order Completed', ...extra };
+  return {
+    id,
+    received_at: receivedAt,
+    timestamp: receivedAt,
+    anonymous_id: `anon-${id}`,
+    event: 'Order Completed',
+    ...extra,
+  };
 }
 
 /** What a chunk holds. */
@@ -94,7 +117,9 @@ export async function stageChunk(store: ObjectStore, spec: ChunkSpec): Promise<P
     sourceId: spec.sourceId,
     syncId: spec.syncId,
     chunkId: spec.chunkId,
-    rawKeys: spec.rawKeys ?? [`segment-logs/${spec.sourceId}/1700000000000/${spec.syncId}-${spec.chunkId}.gz`],
+    rawKeys: spec.rawKeys ?? [
+      `segment-logs/${spec.sourceId}/1700000000000/${spec.syncId}-${spec.chunkId}.gz`,
+    ],
     read: prepared + duplicates + Object.values(quarantined).reduce((a, b) => a + b, 0),
     prepared,
     duplicates,

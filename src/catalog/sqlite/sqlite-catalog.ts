@@ -187,14 +187,20 @@ export class SqliteCatalog implements Catalog {
   }
 
   async ensureDatabase(sourceId: string, name?: string): Promise<CatalogDatabase> {
-    return this.db.transaction(() => this.ensureDatabaseSync(sourceId, name ?? sourceId, new Date().toISOString()))();
+    return this.db.transaction(() =>
+      this.ensureDatabaseSync(sourceId, name ?? sourceId, new Date().toISOString()),
+    )();
   }
 
   private ensureDatabaseSync(sourceId: string, name: string, now: string): CatalogDatabase {
     this.db
-      .prepare('INSERT INTO catalog_databases (source_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (source_id) DO NOTHING')
+      .prepare(
+        'INSERT INTO catalog_databases (source_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (source_id) DO NOTHING',
+      )
       .run(sourceId, name, now);
-    const row = this.db.prepare('SELECT * FROM catalog_databases WHERE source_id = ?').get(sourceId) as DbDatabase;
+    const row = this.db
+      .prepare('SELECT * FROM catalog_databases WHERE source_id = ?')
+      .get(sourceId) as DbDatabase;
     return toDatabase(row);
   }
 
@@ -208,9 +214,9 @@ export class SqliteCatalog implements Catalog {
   }
 
   private getTableSync(sourceId: string, table: string): CatalogTable | undefined {
-    const row = this.db.prepare('SELECT * FROM catalog_tables WHERE source_id = ? AND name = ?').get(sourceId, table) as
-      | DbTable
-      | undefined;
+    const row = this.db
+      .prepare('SELECT * FROM catalog_tables WHERE source_id = ? AND name = ?')
+      .get(sourceId, table) as DbTable | undefined;
     if (row === undefined) return undefined;
     const columns = this.db
       .prepare('SELECT * FROM catalog_columns WHERE source_id = ? AND table_name = ? ORDER BY position')
@@ -280,9 +286,13 @@ export class SqliteCatalog implements Catalog {
   async schemaHistory(sourceId: string, table?: string): Promise<SchemaChange[]> {
     const rows = (
       table === undefined
-        ? this.db.prepare('SELECT * FROM catalog_schema_changes WHERE source_id = ? ORDER BY id').all(sourceId)
+        ? this.db
+            .prepare('SELECT * FROM catalog_schema_changes WHERE source_id = ? ORDER BY id')
+            .all(sourceId)
         : this.db
-            .prepare('SELECT * FROM catalog_schema_changes WHERE source_id = ? AND table_name = ? ORDER BY id')
+            .prepare(
+              'SELECT * FROM catalog_schema_changes WHERE source_id = ? AND table_name = ? ORDER BY id',
+            )
             .all(sourceId, table)
     ) as DbSchemaChange[];
     return rows.map((row) => {
@@ -311,22 +321,28 @@ export class SqliteCatalog implements Catalog {
   }
 
   async startSync(sourceId: string, syncId: string, startedAt: string): Promise<SyncRecord> {
-    return this.db.transaction(() => {
-      const existing = this.getSyncSync(syncId);
-      if (existing !== undefined && existing.sourceId !== sourceId) {
-        throw new CatalogConflictError(`sync '${syncId}' belongs to source '${existing.sourceId}'`);
-      }
-      if (existing === undefined) {
-        this.db
-          .prepare("INSERT INTO catalog_syncs (id, source_id, status, started_at) VALUES (?, ?, 'running', ?)")
-          .run(syncId, sourceId, startedAt);
-      } else if (existing.status === 'failed') {
-        this.db
-          .prepare("UPDATE catalog_syncs SET status = 'running', finished_at = NULL, error = NULL WHERE id = ?")
-          .run(syncId);
-      }
-      return this.getSyncSync(syncId) as SyncRecord;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const existing = this.getSyncSync(syncId);
+        if (existing !== undefined && existing.sourceId !== sourceId) {
+          throw new CatalogConflictError(`sync '${syncId}' belongs to source '${existing.sourceId}'`);
+        }
+        if (existing === undefined) {
+          this.db
+            .prepare(
+              "INSERT INTO catalog_syncs (id, source_id, status, started_at) VALUES (?, ?, 'running', ?)",
+            )
+            .run(syncId, sourceId, startedAt);
+        } else if (existing.status === 'failed') {
+          this.db
+            .prepare(
+              "UPDATE catalog_syncs SET status = 'running', finished_at = NULL, error = NULL WHERE id = ?",
+            )
+            .run(syncId);
+        }
+        return this.getSyncSync(syncId) as SyncRecord;
+      })
+      .immediate();
   }
 
   async getSync(syncId: string): Promise<SyncRecord | undefined> {
@@ -344,27 +360,41 @@ export class SqliteCatalog implements Catalog {
       options.sourceId === undefined
         ? this.db.prepare('SELECT * FROM catalog_syncs ORDER BY started_at DESC, id DESC LIMIT ?').all(limit)
         : this.db
-            .prepare('SELECT * FROM catalog_syncs WHERE source_id = ? ORDER BY started_at DESC, id DESC LIMIT ?')
+            .prepare(
+              'SELECT * FROM catalog_syncs WHERE source_id = ? ORDER BY started_at DESC, id DESC LIMIT ?',
+            )
             .all(options.sourceId, limit)
     ) as DbSync[];
     return rows.map(toSync);
   }
 
   async finishSync(syncId: string, finish: FinishSync): Promise<SyncRecord> {
-    return this.db.transaction(() => {
-      const sync = this.getSyncSync(syncId);
-      if (sync === undefined) throw new Error(`no sync '${syncId}' in the catalog`);
-      if (finish.status === 'failed' && (sync.status === 'committed' || sync.status === 'finished')) {
-        throw new CatalogConflictError(`sync '${syncId}' is already committed; it cannot be marked failed`);
-      }
-      if (finish.status === 'finished' && sync.status !== 'committed' && sync.status !== 'finished') {
-        throw new CatalogConflictError(`sync '${syncId}' is ${sync.status}; only a committed sync can finish`);
-      }
-      this.db
-        .prepare('UPDATE catalog_syncs SET status = ?, finished_at = ?, report_key = ?, error = ? WHERE id = ?')
-        .run(finish.status, finish.finishedAt, finish.reportKey ?? sync.reportKey ?? null, finish.error ?? null, syncId);
-      return this.getSyncSync(syncId) as SyncRecord;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const sync = this.getSyncSync(syncId);
+        if (sync === undefined) throw new Error(`no sync '${syncId}' in the catalog`);
+        if (finish.status === 'failed' && (sync.status === 'committed' || sync.status === 'finished')) {
+          throw new CatalogConflictError(`sync '${syncId}' is already committed; it cannot be marked failed`);
+        }
+        if (finish.status === 'finished' && sync.status !== 'committed' && sync.status !== 'finished') {
+          throw new CatalogConflictError(
+            `sync '${syncId}' is ${sync.status}; only a committed sync can finish`,
+          );
+        }
+        this.db
+          .prepare(
+            'UPDATE catalog_syncs SET status = ?, finished_at = ?, report_key = ?, error = ? WHERE id = ?',
+          )
+          .run(
+            finish.status,
+            finish.finishedAt,
+            finish.reportKey ?? sync.reportKey ?? null,
+            finish.error ?? null,
+            syncId,
+          );
+        return this.getSyncSync(syncId) as SyncRecord;
+      })
+      .immediate();
   }
 
   async commitLoad(commit: LoadCommit): Promise<void> {
@@ -415,7 +445,9 @@ export class SqliteCatalog implements Catalog {
         .run(sourceId, commit.table, nextVersion, now, syncId, now);
     } else {
       this.db
-        .prepare('UPDATE catalog_tables SET type_version = ?, updated_at = ? WHERE source_id = ? AND name = ?')
+        .prepare(
+          'UPDATE catalog_tables SET type_version = ?, updated_at = ? WHERE source_id = ? AND name = ?',
+        )
         .run(nextVersion, now, sourceId, commit.table);
     }
     this.applyColumnChanges(sourceId, syncId, now, commit, columns);
@@ -438,7 +470,9 @@ export class SqliteCatalog implements Catalog {
     for (const change of commit.changes) {
       if (change.change === 'added') {
         if (types.has(change.name) || change.position !== nextPosition) {
-          throw new CatalogConflictError(`column '${change.name}' of '${commit.table}' cannot be appended at ${change.position}`);
+          throw new CatalogConflictError(
+            `column '${change.name}' of '${commit.table}' cannot be appended at ${change.position}`,
+          );
         }
         this.db
           .prepare(
@@ -451,18 +485,35 @@ export class SqliteCatalog implements Catalog {
         history.run(sourceId, commit.table, change.name, 'added', null, change.type, syncId, now);
       } else {
         if (types.get(change.name) !== change.fromType) {
-          throw new CatalogConflictError(`column '${change.name}' of '${commit.table}' is not ${change.fromType}`);
+          throw new CatalogConflictError(
+            `column '${change.name}' of '${commit.table}' is not ${change.fromType}`,
+          );
         }
         this.db
           .prepare('UPDATE catalog_columns SET type = ? WHERE source_id = ? AND table_name = ? AND name = ?')
           .run(change.toType, sourceId, commit.table, change.name);
         types.set(change.name, change.toType);
-        history.run(sourceId, commit.table, change.name, 'widened', change.fromType, change.toType, syncId, now);
+        history.run(
+          sourceId,
+          commit.table,
+          change.name,
+          'widened',
+          change.fromType,
+          change.toType,
+          syncId,
+          now,
+        );
       }
     }
   }
 
-  private applyFileChanges(sourceId: string, syncId: string, now: string, commit: TableCommit, version: number): void {
+  private applyFileChanges(
+    sourceId: string,
+    syncId: string,
+    now: string,
+    commit: TableCommit,
+    version: number,
+  ): void {
     const touched = new Map<string, { day: string; hr: string }>();
     const existing = this.db.prepare('SELECT * FROM catalog_files WHERE key = ?');
     for (const key of commit.removeFiles) {
@@ -472,7 +523,9 @@ export class SqliteCatalog implements Catalog {
       }
       this.db.prepare('DELETE FROM catalog_files WHERE key = ?').run(key);
       this.db
-        .prepare('INSERT INTO catalog_pending_deletes (key, source_id, sync_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING')
+        .prepare(
+          'INSERT INTO catalog_pending_deletes (key, source_id, sync_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING',
+        )
         .run(key, sourceId, syncId, now);
       touched.set(`${file.day}/${file.hr}`, { day: file.day, hr: file.hr });
     }
@@ -484,11 +537,24 @@ export class SqliteCatalog implements Catalog {
       if (existing.get(file.key) !== undefined) {
         throw new CatalogConflictError(`file '${file.key}' is already committed`);
       }
-      insert.run(file.key, sourceId, commit.table, file.day, file.hr, file.rowCount, file.bytes, version, syncId, now);
+      insert.run(
+        file.key,
+        sourceId,
+        commit.table,
+        file.day,
+        file.hr,
+        file.rowCount,
+        file.bytes,
+        version,
+        syncId,
+        now,
+      );
       this.db.prepare('DELETE FROM catalog_pending_deletes WHERE key = ?').run(file.key);
       touched.set(`${file.day}/${file.hr}`, { day: file.day, hr: file.hr });
     }
-    const retype = this.db.prepare('UPDATE catalog_files SET type_version = ? WHERE key = ? AND source_id = ? AND table_name = ?');
+    const retype = this.db.prepare(
+      'UPDATE catalog_files SET type_version = ? WHERE key = ? AND source_id = ? AND table_name = ?',
+    );
     for (const key of commit.retypeFiles) retype.run(version, key, sourceId, commit.table);
     for (const { day, hr } of touched.values()) this.refreshPartition(sourceId, commit.table, day, hr, now);
   }
@@ -502,7 +568,9 @@ export class SqliteCatalog implements Catalog {
       .get(sourceId, table, day, hr) as { files: number; row_count: number; bytes: number };
     if (totals.files === 0) {
       this.db
-        .prepare('DELETE FROM catalog_partitions WHERE source_id = ? AND table_name = ? AND day = ? AND hr = ?')
+        .prepare(
+          'DELETE FROM catalog_partitions WHERE source_id = ? AND table_name = ? AND day = ? AND hr = ?',
+        )
         .run(sourceId, table, day, hr);
       return;
     }
@@ -513,7 +581,17 @@ export class SqliteCatalog implements Catalog {
          ON CONFLICT (source_id, table_name, day, hr) DO UPDATE SET row_count = excluded.row_count,
            bytes = excluded.bytes, updated_at = excluded.updated_at`,
       )
-      .run(sourceId, table, day, hr, partitionLocation(sourceId, table, day, hr), totals.row_count, totals.bytes, now, now);
+      .run(
+        sourceId,
+        table,
+        day,
+        hr,
+        partitionLocation(sourceId, table, day, hr),
+        totals.row_count,
+        totals.bytes,
+        now,
+        now,
+      );
   }
 
   async pendingDeletes(sourceId: string): Promise<string[]> {
@@ -540,7 +618,8 @@ export class SqliteCatalog implements Catalog {
   }
 
   async getLoadJob(id: string): Promise<LoadJobRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM catalog_load_jobs WHERE id = ?').get(id) as DbLoadJob | undefined;
+    const row = this.db.prepare('SELECT * FROM catalog_load_jobs WHERE id = ?').get(id) as
+      DbLoadJob | undefined;
     return row === undefined ? undefined : toLoadJob(row);
   }
 
@@ -563,7 +642,9 @@ export class SqliteCatalog implements Catalog {
   }
 
   async heartbeatLoadJob(id: string, now: string): Promise<void> {
-    this.db.prepare("UPDATE catalog_load_jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'").run(now, id);
+    this.db
+      .prepare("UPDATE catalog_load_jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'")
+      .run(now, id);
   }
 
   async finishLoadJob(id: string, outcome: LoadJobOutcome): Promise<boolean> {
