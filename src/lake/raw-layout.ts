@@ -171,9 +171,15 @@ async function decodedStream(source: Readable): Promise<AsyncIterable<unknown>> 
     headBytes += bytes.length;
   }
   async function* replay(): AsyncGenerator<Buffer> {
-    yield* head;
-    if (ended) return;
-    for (let next = await it.next(); next.done !== true; next = await it.next()) yield chunkBytes(next.value);
+    try {
+      yield* head;
+      if (ended) return;
+      for (let next = await it.next(); next.done !== true; next = await it.next())
+        yield chunkBytes(next.value);
+    } finally {
+      // A reader that stops early must not leave the file or the HTTP response open.
+      await it.return?.();
+    }
   }
   const first = head.length === 1 ? head[0] : Buffer.concat(head);
   if (first === undefined || first.length < 2 || first[0] !== GZIP_MAGIC_0 || first[1] !== GZIP_MAGIC_1)

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,5 +226,29 @@ void describe('readRawLines', () => {
     const truncated = gzipSync('{"a":1}\n'.repeat(1000)).subarray(0, 40);
     await store.put('lines/truncated.gz', truncated);
     await assert.rejects(collect(readRawLines(store, 'lines/truncated.gz')), /unexpected end of file/);
+  });
+});
+
+void describe('readRawLines, stopping early', () => {
+  void test('releases the object when the reader stops after the first line', async (t) => {
+    if (!existsSync('/proc/self/fd')) {
+      t.skip('needs /proc to count open files');
+      return;
+    }
+    const body = gzipSync(Array.from({ length: 50_000 }, (_, i) => `{"i":${i}}`).join('\n'));
+    await store.put('lines/early.gz', body);
+    await store.put('lines/early.ndjson', Array.from({ length: 50_000 }, (_, i) => `{"i":${i}}`).join('\n'));
+    const handles = (): number => readdirSync('/proc/self/fd').length;
+    const before = handles();
+    for (const key of ['lines/early.gz', 'lines/early.ndjson']) {
+      for await (const line of readRawLines(store, key)) {
+        assert.equal(line.text, '{"i":0}');
+        break;
+      }
+    }
+    // Closing is asynchronous: give it a moment, then insist.
+    for (let i = 0; i < 50 && handles() > before; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(handles(), before);
   });
 });
