@@ -435,11 +435,14 @@ class Advancer {
     this.rt.ready.push(child.id);
   }
 
+  /** AWS fails the Map as soon as either configured threshold is exceeded; with none, on any failure. */
   private tolerated(p: MapProgress): boolean {
-    return (
-      p.failures <= p.toleratedFailureCount ||
-      (p.toleratedFailurePercentage > 0 && (p.failures / p.items.length) * 100 <= p.toleratedFailurePercentage)
-    );
+    const count = p.toleratedFailureCount;
+    const percentage = p.toleratedFailurePercentage;
+    if (count <= 0 && percentage <= 0) return p.failures === 0;
+    if (count > 0 && p.failures > count) return false;
+    if (percentage > 0 && (p.failures / p.items.length) * 100 > percentage) return false;
+    return true;
   }
 
   private finishMap(mapThread: ThreadRecord): void {

@@ -144,18 +144,19 @@ export async function runLocal(definition: string | object, input: string, optio
     const closed = new Set(out.closedTokens);
     if (closed.size > 0) timers = timers.filter((t) => t.token === undefined || !closed.has(t.token));
     for (const token of closed) inFlight.delete(token);
-    for (const request of out.tasks) {
-      inFlight.set(request.token, runHandler(handlers[request.resource], request).then((outcome) => ({ token: request.token, outcome })));
-      pendingStarts.push(request.token);
-    }
+    pendingStarts.push(...out.tasks);
     end ??= out.end;
   };
-  const pendingStarts: string[] = [];
+  const pendingStarts: TaskRequest[] = [];
 
   await step({ kind: 'start', input, roleArn });
   while (!end) {
-    const started = pendingStarts.splice(0);
-    for (const token of started) await step({ kind: 'taskStarted', token, workerName: 'local' });
+    // Record each task's start (and arm its timers) before its handler runs.
+    for (const request of pendingStarts.splice(0)) {
+      await step({ kind: 'taskStarted', token: request.token, workerName: 'local' });
+      if (end) break;
+      inFlight.set(request.token, runHandler(handlers[request.resource], request).then((outcome) => ({ token: request.token, outcome })));
+    }
     if (end) break;
     timers.sort((a, b) => a.due - b.due);
     const timer = timers[0];
@@ -167,7 +168,10 @@ export async function runLocal(definition: string | object, input: string, optio
       const done = await Promise.race(race);
       if (done) {
         inFlight.delete(done.token);
-        await step({ kind: 'taskDone', token: done.token, outcome: done.outcome });
+        // Timers that fell due while the handler ran (a task timeout, say) happened first.
+        timers.sort((a, b) => a.due - b.due);
+        while (timers[0] && timers[0].due <= clock.now() && !end) await step({ kind: 'timer', timer: timers.shift() as TimerRequest });
+        if (!end) await step({ kind: 'taskDone', token: done.token, outcome: done.outcome });
         continue;
       }
     }

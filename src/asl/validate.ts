@@ -5,10 +5,12 @@
  */
 import type { ChoiceRule, State, SubMachine } from './definition.ts';
 import { StateType } from './definition.ts';
-import { CHOICE_OPERATORS } from './choice.ts';
+import { CHOICE_OPERATORS, compileChoiceRule } from './choice.ts';
+import { compileJsonataValue, compilePayloadTemplate } from './evaluate.ts';
 import { compilePathExpression, compileReferencePath } from './jsonpath.ts';
 import { compileIntrinsic, isIntrinsic } from './intrinsics.ts';
 import { StatesError } from './errors.ts';
+import { compileMachine } from './compile.ts';
 
 /** One finding, as AWS returns it. */
 export interface Diagnostic {
@@ -52,6 +54,9 @@ const ALLOWED: Record<string, ReadonlySet<string>> = {
   ]),
 };
 
+/** Fields that exist only in JSONPath states. */
+const JSONPATH_ONLY = ['InputPath', 'OutputPath', 'Parameters', 'ResultSelector', 'ResultPath', 'ItemsPath'];
+
 const PATH_FIELDS = ['InputPath', 'OutputPath', 'ItemsPath', 'SecondsPath', 'TimestampPath', 'TimeoutSecondsPath', 'HeartbeatSecondsPath'];
 
 /** Validates a whole definition; an empty list means it can run. */
@@ -61,6 +66,11 @@ export function validateDefinition(definition: unknown): Diagnostic[] {
     return [{ severity: 'ERROR', code: 'INVALID_JSON_DESCRIPTION', message: 'The definition must be a JSON object', location: '' }];
   }
   validateMachine(definition as SubMachine, '', out, new Set(), 'JSONPath');
+  if (out.length === 0) {
+    // Whatever the structural checks let through must still compile: paths in Parameters,
+    // intrinsic calls, Choice variables, JSONata syntax.
+    checkCompiles(() => compileMachine(definition as SubMachine), '', out);
+  }
   return out;
 }
 
@@ -83,7 +93,7 @@ function validateMachine(machine: SubMachine, at: string, out: Diagnostic[], nam
   const targets = new Set<string>();
   for (const [name, state] of Object.entries(machine.States)) {
     const loc = `${at}/States/${name}`;
-    if (names.has(name)) error(out, 'SCHEMA_VALIDATION_FAILED', loc, `State names must be unique: '${name}' appears twice`);
+    if (names.has(name)) error(out, 'DUPLICATE_STATE_NAME', loc, `Duplicate State name: '${name}'`);
     names.add(name);
     if (name.length > 80) error(out, 'SCHEMA_VALIDATION_FAILED', loc, `State name '${name}' is longer than 80 characters`);
     validateState(name, state, loc, machine, out, targets, names, language);
@@ -98,8 +108,12 @@ function validateMachine(machine: SubMachine, at: string, out: Diagnostic[], nam
     queue.push(...transitionsOf(machine.States[name] as State));
   }
   for (const name of Object.keys(machine.States)) {
-    if (!reachable.has(name)) error(out, 'SCHEMA_VALIDATION_FAILED', `${at}/States/${name}`, `State '${name}' is not reachable`);
+    if (!reachable.has(name)) error(out, 'MISSING_TRANSITION_TARGET', `${at}/States/${name}`, `State "${name}" is not reachable.`);
   }
+  const terminal = Object.values(machine.States).some(
+    (s) => s && (s.Type === 'Succeed' || s.Type === 'Fail' || (s as { End?: boolean }).End === true),
+  );
+  if (!terminal) error(out, 'MISSING_END_STATE', at || '/', `Workflow has no terminal state at ${at || '/'}`);
 }
 
 function transitionsOf(state: State): string[] {
@@ -164,7 +178,21 @@ function validateState(
     }
   }
   const jsonata = (state.QueryLanguage ?? inherited) === 'JSONata';
-  if (!jsonata) {
+  if (jsonata) {
+    for (const field of JSONPATH_ONLY) {
+      if (field in state) {
+        error(out, 'SCHEMA_VALIDATION_FAILED', `${loc}/${field}`, `The field '${field}' is not supported when QueryLanguage is JSONata (state '${name}')`);
+      }
+    }
+    for (const field of ['Output', 'Arguments', 'Assign', 'Items', 'ItemSelector']) {
+      const value = (state as unknown as Record<string, unknown>)[field];
+      if (value !== undefined) checkCompiles(() => compileJsonataValue(value, field), `${loc}/${field}`, out);
+    }
+  } else {
+    for (const field of ['Parameters', 'ResultSelector', 'ItemSelector', 'Assign']) {
+      const value = (state as unknown as Record<string, unknown>)[field];
+      if (value !== undefined) checkCompiles(() => compilePayloadTemplate(value, field), `${loc}/${field}`, out);
+    }
     for (const field of PATH_FIELDS) {
       const value = (state as unknown as Record<string, unknown>)[field];
       if (typeof value === 'string') checkCompiles(() => compilePathExpression(value), `${loc}/${field}`, out);
@@ -193,6 +221,7 @@ function validateState(
       state.Choices.forEach((rule, i) => {
         checkTarget(rule.Next, 'Next', `${loc}/Choices/${i}`, machine, out);
         validateChoiceRule(rule, `${loc}/Choices/${i}`, out, jsonata);
+        if (!jsonata) checkCompiles(() => compileChoiceRule(rule), `${loc}/Choices/${i}`, out);
       });
       if (state.Default !== undefined) checkTarget(state.Default, 'Default', loc, machine, out);
       break;
@@ -246,7 +275,13 @@ function validateState(
   }
   if ('Catch' in state && state.Catch !== undefined) {
     if (!Array.isArray(state.Catch)) error(out, 'SCHEMA_VALIDATION_FAILED', `${loc}/Catch`, `'Catch' must be an array in state '${name}'`);
-    else state.Catch.forEach((c, i) => checkTarget(c.Next, 'Next', `${loc}/Catch/${i}`, machine, out));
+    else
+      state.Catch.forEach((c, i) => {
+        checkTarget(c.Next, 'Next', `${loc}/Catch/${i}`, machine, out);
+        if (Array.isArray(c.ErrorEquals) && c.ErrorEquals.includes('States.ALL') && (c.ErrorEquals.length > 1 || i !== state.Catch!.length - 1)) {
+          error(out, 'SCHEMA_VALIDATION_FAILED', `${loc}/Catch/${i}/ErrorEquals`, `'States.ALL' must appear alone and in the last Catcher of state '${name}'`);
+        }
+      });
   }
 }
 

@@ -15,8 +15,12 @@ function sequence(...values: number[]): () => number {
 function env(input: unknown = {}, extra: Partial<IntrinsicEnv> = {}): IntrinsicEnv {
   return {
     input,
-    context: { Execution: { Name: 'exec-1' }, StateMachine: { Id: 'arn:aws:states:eu-west-1:1:stateMachine:my-machine', Name: 'my-machine' } },
-    variables: (name) => (name === 'greeting' ? { found: true, value: { text: 'hi', list: [1, 2] } } : { found: false }),
+    context: {
+      Execution: { Name: 'exec-1' },
+      StateMachine: { Id: 'arn:aws:states:eu-west-1:1:stateMachine:my-machine', Name: 'my-machine' },
+    },
+    variables: (name) =>
+      name === 'greeting' ? { found: true, value: { text: 'hi', list: [1, 2] } } : { found: false },
     random: sequence(0.5),
     ...extra,
   };
@@ -32,7 +36,10 @@ function fails(expr: string, input: unknown, error: string, causeIncludes: strin
     (e: unknown) => {
       assert.ok(e instanceof StatesError, `expected a StatesError, got ${String(e)}`);
       assert.equal(e.error, error);
-      assert.ok((e.cause ?? '').includes(causeIncludes), `cause '${e.cause}' should include '${causeIncludes}'`);
+      assert.ok(
+        (e.cause ?? '').includes(causeIncludes),
+        `cause '${e.cause}' should include '${causeIncludes}'`,
+      );
       return true;
     },
   );
@@ -41,12 +48,24 @@ function fails(expr: string, input: unknown, error: string, causeIncludes: strin
 const failure = 'States.IntrinsicFailure';
 
 void describe('arguments', () => {
-  void test('string literals unescape \\\' \\{ \\} and \\\\', () => {
-    assert.deepEqual(run("States.Array('it\\'s', 'a \\{brace\\}', 'back\\\\slash')"), ["it's", 'a {brace}', 'back\\slash']);
+  void test("string literals unescape \\' \\{ \\} and \\\\", () => {
+    assert.deepEqual(run("States.Array('it\\'s', 'a \\{brace\\}', 'back\\\\slash')"), [
+      "it's",
+      'a {brace}',
+      'back\\slash',
+    ]);
   });
 
   void test('numbers (negative, fractional, exponent), booleans and null', () => {
-    assert.deepEqual(run('States.Array(1, -2, 3.5, 1e3, true, false, null)'), [1, -2, 3.5, 1000, true, false, null]);
+    assert.deepEqual(run('States.Array(1, -2, 3.5, 1e3, true, false, null)'), [
+      1,
+      -2,
+      3.5,
+      1000,
+      true,
+      false,
+      null,
+    ]);
   });
 
   void test('paths read the input, the context object and variables', () => {
@@ -65,16 +84,21 @@ void describe('arguments', () => {
   });
 
   void test('calls nest', () => {
-    const expr = "States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), States.MathAdd(States.ArrayLength(States.StringSplit($$.StateMachine.Name, '-')), -1))";
+    const expr =
+      "States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), States.MathAdd(States.ArrayLength(States.StringSplit($$.StateMachine.Name, '-')), -1))";
     assert.equal(run(expr), 'machine');
   });
 
   void test('an argument path that matches nothing fails with States.Runtime naming the path', () => {
     assert.throws(
       () => run("States.Format('{}', $.missing)", { other: 1 }),
-      (e: unknown) => e instanceof IntrinsicPathError && e.error === 'States.Runtime' && e.path === '$.missing',
+      (e: unknown) =>
+        e instanceof IntrinsicPathError && e.error === 'States.Runtime' && e.path === '$.missing',
     );
-    assert.throws(() => run('States.Array($undefinedVar)'), (e: unknown) => e instanceof IntrinsicPathError && e.path === '$undefinedVar');
+    assert.throws(
+      () => run('States.Array($undefinedVar)'),
+      (e: unknown) => e instanceof IntrinsicPathError && e.path === '$undefinedVar',
+    );
   });
 
   void test('a wrong number of arguments fails with States.IntrinsicFailure', () => {
@@ -93,7 +117,14 @@ void describe('syntax', () => {
     assert.equal(isIntrinsic('Hello States.UUID()'), false);
   });
 
-  for (const bad of ['States.Nope(1)', "States.Format('open", 'States.Array(1,', 'States.Array(1) extra', 'States.Array(bogus)', 'States.Array($.a[)']) {
+  for (const bad of [
+    'States.Nope(1)',
+    "States.Format('open",
+    'States.Array(1,',
+    'States.Array(1) extra',
+    'States.Array(bogus)',
+    'States.Array($.a[)',
+  ]) {
     void test(`'${bad}' is rejected with States.Runtime when compiled`, () => {
       assert.throws(() => compileIntrinsic(bad), { error: 'States.Runtime' });
     });
@@ -102,16 +133,28 @@ void describe('syntax', () => {
 
 void describe('States.Format', () => {
   void test('fills each {} with the next argument', () => {
-    assert.equal(run("States.Format('Hello {}, welcome to {}!', $.name, $.place)", { name: 'John', place: 'LocalStack' }), 'Hello John, welcome to LocalStack!');
+    assert.equal(
+      run("States.Format('Hello {}, welcome to {}!', $.name, $.place)", {
+        name: 'John',
+        place: 'LocalStack',
+      }),
+      'Hello John, welcome to LocalStack!',
+    );
   });
 
   void test('prints null, numbers and JSON strings as AWS does', () => {
-    assert.equal(run("States.Format('{} {} {} {}', $.n, $.i, $.f, $.s)", { n: null, i: 1, f: 1.1, s: '{"Arg1": 1}' }), 'null 1 1.1 {"Arg1": 1}');
+    assert.equal(
+      run("States.Format('{} {} {} {}', $.n, $.i, $.f, $.s)", { n: null, i: 1, f: 1.1, s: '{"Arg1": 1}' }),
+      'null 1 1.1 {"Arg1": 1}',
+    );
   });
 
   void test('prints objects and arrays the way Java prints maps and lists', () => {
     assert.equal(run("States.Format('{}', $.o)", { o: { Arg1: 1, Arg2: [] } }), '{Arg1=1, Arg2=[]}');
-    assert.equal(run("States.Format('{}', $$.StateMachine)"), '{Id=arn:aws:states:eu-west-1:1:stateMachine:my-machine, Name=my-machine}');
+    assert.equal(
+      run("States.Format('{}', $$.StateMachine)"),
+      '{Id=arn:aws:states:eu-west-1:1:stateMachine:my-machine, Name=my-machine}',
+    );
     assert.equal(run("States.Format('{}', $.a)", { a: [1, 'x', [true]] }), '[1, x, [true]]');
   });
 
@@ -135,7 +178,10 @@ void describe('States.Format', () => {
 
 void describe('JSON manipulation', () => {
   void test('StringToJson parses JSON; a blank string is null; -0 is 0', () => {
-    assert.deepEqual(run('States.StringToJson($.s)', { s: '{"Arg1": 1, "Arg2": []}' }), { Arg1: 1, Arg2: [] });
+    assert.deepEqual(run('States.StringToJson($.s)', { s: '{"Arg1": 1, "Arg2": []}' }), {
+      Arg1: 1,
+      Arg2: [],
+    });
     assert.deepEqual(run('States.StringToJson($.s)', { s: '[1, 2, "HelloWorld"]' }), [1, 2, 'HelloWorld']);
     assert.equal(run('States.StringToJson($.s)', { s: ' ' }), null);
     assert.equal(run('States.StringToJson($.s)', { s: '' }), null);
@@ -155,7 +201,12 @@ void describe('JSON manipulation', () => {
 
   void test('JsonMerge merges shallowly, the second object winning', () => {
     const input = { a: { a: { a1: 1, a2: 2 }, b: 2, d: 3 }, b: { a: { a3: 1, a4: 2 }, c: 3, d: 4 } };
-    assert.deepEqual(run('States.JsonMerge($.a, $.b, false)', input), { a: { a3: 1, a4: 2 }, b: 2, d: 4, c: 3 });
+    assert.deepEqual(run('States.JsonMerge($.a, $.b, false)', input), {
+      a: { a3: 1, a4: 2 },
+      b: 2,
+      d: 4,
+      c: 3,
+    });
   });
 
   void test('JsonMerge refuses deep merge and non-objects', () => {
@@ -172,7 +223,11 @@ void describe('arrays', () => {
   });
 
   void test('ArrayPartition chunks, the last chunk holding the rest', () => {
-    assert.deepEqual(run('States.ArrayPartition($.a, 2)', { a: [1, 2, 3, 4, 5, 6] }), [[1, 2], [3, 4], [5, 6]]);
+    assert.deepEqual(run('States.ArrayPartition($.a, 2)', { a: [1, 2, 3, 4, 5, 6] }), [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
     assert.deepEqual(run('States.ArrayPartition($.a, 3)', { a: [0, 1, 2, 3] }), [[0, 1, 2], [3]]);
     assert.deepEqual(run('States.ArrayPartition($.a, 5)', { a: [] }), []);
   });
@@ -226,7 +281,9 @@ void describe('arrays', () => {
   void test('ArrayUnique keeps the first of each value, in order', () => {
     assert.deepEqual(run('States.ArrayUnique($.a)', { a: [1, 2, 2, 3, 3, 4] }), [1, 2, 3, 4]);
     assert.deepEqual(
-      run('States.ArrayUnique($.a)', { a: [null, null, true, 1, 1, 'x', 'x', [], [], { a: 1, b: 2 }, { b: 2, a: 1 }, { a: 1, b: 1 }] }),
+      run('States.ArrayUnique($.a)', {
+        a: [null, null, true, 1, 1, 'x', 'x', [], [], { a: 1, b: 2 }, { b: 2, a: 1 }, { a: 1, b: 1 }],
+      }),
       [null, true, 1, 'x', [], { a: 1, b: 2 }, { a: 1, b: 1 }],
     );
     fails('States.ArrayUnique($.a)', { a: 1 }, failure, 'an array');
@@ -257,7 +314,8 @@ void describe('encoding and hashing', () => {
       MD5: '812f45842bc6d66ee14572ce20db8e86',
       'SHA-1': 'aaff4a450a104cd177d28d18d74485e8cae074b7',
       'SHA-256': 'b4a697a057313163aee33cd8d40c66e9f0f177e00cac2de32475ffff6169c3e3',
-      'SHA-384': 'd28a7d5cf25a74f11a50a18452b75e04bb3d70c9dd0510d6123aa008c756511b87525bdc835ebb27e1fb9e9374a15562',
+      'SHA-384':
+        'd28a7d5cf25a74f11a50a18452b75e04bb3d70c9dd0510d6123aa008c756511b87525bdc835ebb27e1fb9e9374a15562',
       'SHA-512':
         '6ce4adb348546d4f449c4d25aad9a7c9cb711d9e91982d3f0b29ca2f3f47d4ce2deba23bf2954f0f1d593fc50283731a533d30d425402d4f91316d871303aac4',
     };
@@ -287,7 +345,8 @@ void describe('math', () => {
       [-0.5, 0, 0],
       [-2.5, 0, -2],
     ];
-    for (const [fst, snd, sum] of cases) assert.equal(run('States.MathAdd($.a, $.b)', { a: fst, b: snd }), sum, `${fst} + ${snd}`);
+    for (const [fst, snd, sum] of cases)
+      assert.equal(run('States.MathAdd($.a, $.b)', { a: fst, b: snd }), sum, `${fst} + ${snd}`);
     assert.equal(run('States.MathAdd($.v, -1)', { v: 111 }), 110);
   });
 
@@ -325,7 +384,13 @@ void describe('math', () => {
 void describe('strings and identifiers', () => {
   void test('StringSplit splits at any of the delimiter characters and drops empty pieces', () => {
     assert.deepEqual(run("States.StringSplit($.s, ',')", { s: '1,2,3,4,5' }), ['1', '2', '3', '4', '5']);
-    assert.deepEqual(run('States.StringSplit($.s, $.d)', { s: 'This.is+a,test=string', d: '.+,=' }), ['This', 'is', 'a', 'test', 'string']);
+    assert.deepEqual(run('States.StringSplit($.s, $.d)', { s: 'This.is+a,test=string', d: '.+,=' }), [
+      'This',
+      'is',
+      'a',
+      'test',
+      'string',
+    ]);
     assert.deepEqual(run("States.StringSplit($.s, ',')", { s: ',,a,,b,' }), ['a', 'b']);
     assert.deepEqual(run("States.StringSplit($.s, ',')", { s: ' , ' }), [' ', ' ']);
     fails("States.StringSplit($.s, ',')", { s: 1 }, failure, 'a string');

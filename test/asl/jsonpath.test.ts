@@ -10,8 +10,20 @@ const doc = {
     book: [
       { category: 'reference', author: 'Nigel Rees', title: 'Sayings of the Century', price: 8.95 },
       { category: 'fiction', author: 'Evelyn Waugh', title: 'Sword of Honour', price: 12.99 },
-      { category: 'fiction', author: 'Herman Melville', title: 'Moby Dick', isbn: '0-553-21311-3', price: 8.99 },
-      { category: 'fiction', author: 'J. R. R. Tolkien', title: 'The Lord of the Rings', isbn: '0-395-19395-8', price: 22.99 },
+      {
+        category: 'fiction',
+        author: 'Herman Melville',
+        title: 'Moby Dick',
+        isbn: '0-553-21311-3',
+        price: 8.99,
+      },
+      {
+        category: 'fiction',
+        author: 'J. R. R. Tolkien',
+        title: 'The Lord of the Rings',
+        isbn: '0-395-19395-8',
+        price: 22.99,
+      },
     ],
     bicycle: { color: 'red', price: 19.95 },
   },
@@ -58,7 +70,10 @@ void describe('definite paths', () => {
   void test('a missing leaf reports "No results for path" with the normalised path', () => {
     const path = compileJsonPath('$.NoSuchOutputPath');
     assert.equal(path.definite, true);
-    assert.deepEqual(path.evaluate(doc), { found: false, reason: "No results for path: $['NoSuchOutputPath']" });
+    assert.deepEqual(path.evaluate(doc), {
+      found: false,
+      reason: "No results for path: $['NoSuchOutputPath']",
+    });
   });
 
   void test('a missing intermediate field reports the missing property', () => {
@@ -99,11 +114,19 @@ void describe('indefinite paths', () => {
 
   void test('an indefinite path that matches nothing gives an empty array', () => {
     assert.deepEqual(compileJsonPath('$..absent').evaluate(doc), { found: true, value: [] });
-    assert.deepEqual(compileJsonPath('$.store.book[?(@.price > 100)]').evaluate(doc), { found: true, value: [] });
+    assert.deepEqual(compileJsonPath('$.store.book[?(@.price > 100)]').evaluate(doc), {
+      found: true,
+      value: [],
+    });
   });
 
   void test('recursive descent finds a field at every depth, in document order', () => {
-    assert.deepEqual(read('$..author'), ['Nigel Rees', 'Evelyn Waugh', 'Herman Melville', 'J. R. R. Tolkien']);
+    assert.deepEqual(read('$..author'), [
+      'Nigel Rees',
+      'Evelyn Waugh',
+      'Herman Melville',
+      'J. R. R. Tolkien',
+    ]);
     assert.deepEqual(read('$.store..price'), [8.95, 12.99, 8.99, 22.99, 19.95]);
     assert.deepEqual(titles(read('$..book[2]')), ['Moby Dick']);
     assert.equal((read('$..*') as unknown[]).length, 34);
@@ -125,7 +148,10 @@ void describe('indefinite paths', () => {
 
   void test('filters compare @ paths with literals and with $ paths', () => {
     assert.deepEqual(titles(read('$.store.book[?(@.price < 10)]')), ['Sayings of the Century', 'Moby Dick']);
-    assert.deepEqual(titles(read('$..book[?(@.price <= $.expensive)]')), ['Sayings of the Century', 'Moby Dick']);
+    assert.deepEqual(titles(read('$..book[?(@.price <= $.expensive)]')), [
+      'Sayings of the Century',
+      'Moby Dick',
+    ]);
     assert.deepEqual(titles(read("$.store.book[?(@.category == 'reference')]")), ['Sayings of the Century']);
     assert.deepEqual(titles(read('$.store.book[?(@.category != "fiction")]')), ['Sayings of the Century']);
     assert.deepEqual(titles(read('$.store.book[?(@.price >= 22.99)]')), ['The Lord of the Rings']);
@@ -136,10 +162,10 @@ void describe('indefinite paths', () => {
     assert.deepEqual(titles(read('$..book[?(@.isbn)]')), ['Moby Dick', 'The Lord of the Rings']);
     assert.deepEqual(titles(read('$..book[?(!@.isbn)]')), ['Sayings of the Century', 'Sword of Honour']);
     assert.deepEqual(titles(read("$..book[?(@.category == 'fiction' && @.price < 10)]")), ['Moby Dick']);
-    assert.deepEqual(
-      titles(read("$..book[?(@.price > 20 || (@.category == 'reference' && @.price < 9))]")),
-      ['Sayings of the Century', 'The Lord of the Rings'],
-    );
+    assert.deepEqual(titles(read("$..book[?(@.price > 20 || (@.category == 'reference' && @.price < 9))]")), [
+      'Sayings of the Century',
+      'The Lord of the Rings',
+    ]);
   });
 
   void test('filters accept boolean and null literals and regular expressions', () => {
@@ -156,11 +182,21 @@ void describe('indefinite paths', () => {
 });
 
 void describe('syntax errors', () => {
-  for (const bad of ['store', '$.', '$[', "$['a", '$.a.foo()', '$[?(@.a ==)]', '$[1:2:0]', '$.a.length().b']) {
+  for (const bad of [
+    'store',
+    '$.',
+    '$[',
+    "$['a",
+    '$.a.foo()',
+    '$[?(@.a ==)]',
+    '$[1:2:0]',
+    '$.a.length().b',
+  ]) {
     void test(`'${bad}' is rejected with States.Runtime`, () => {
       assert.throws(
         () => compileJsonPath(bad),
-        (e: unknown) => e instanceof StatesError && e.error === 'States.Runtime' && (e.cause ?? '').includes(bad),
+        (e: unknown) =>
+          e instanceof StatesError && e.error === 'States.Runtime' && (e.cause ?? '').includes(bad),
       );
     });
   }
@@ -190,17 +226,25 @@ void describe('Reference Paths (ResultPath)', () => {
   });
 
   void test('an existing array element can be replaced', () => {
-    assert.deepEqual(compileReferencePath('$.list[1].v').set({ list: [{ v: 1 }, { v: 2 }] }, 9), { list: [{ v: 1 }, { v: 9 }] });
+    assert.deepEqual(compileReferencePath('$.list[1].v').set({ list: [{ v: 1 }, { v: 2 }] }, 9), {
+      list: [{ v: 1 }, { v: 9 }],
+    });
   });
 
   void test('a field of a non-object fails with States.ResultPathMatchFailure', () => {
     assert.throws(
       () => compileReferencePath('$.a.b').set({ a: 'text' }, 1),
       (e: unknown) =>
-        e instanceof StatesError && e.error === 'States.ResultPathMatchFailure' && e.cause === 'Unable to apply step "b" to input "text"',
+        e instanceof StatesError &&
+        e.error === 'States.ResultPathMatchFailure' &&
+        e.cause === 'Unable to apply step "b" to input "text"',
     );
-    assert.throws(() => compileReferencePath('$.a').set('scalar input', 1), { error: 'States.ResultPathMatchFailure' });
-    assert.throws(() => compileReferencePath('$.list[5]').set({ list: [] }, 1), { error: 'States.ResultPathMatchFailure' });
+    assert.throws(() => compileReferencePath('$.a').set('scalar input', 1), {
+      error: 'States.ResultPathMatchFailure',
+    });
+    assert.throws(() => compileReferencePath('$.list[5]').set({ list: [] }, 1), {
+      error: 'States.ResultPathMatchFailure',
+    });
   });
 
   for (const bad of ['$.a[*]', '$..a', '$.a[?(@.b)]', '$.a[0:1]', '$.a[-1]', '$.a.length()', "$['a','b']"]) {

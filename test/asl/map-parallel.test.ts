@@ -296,21 +296,15 @@ void describe('Map failures', () => {
     assert.equal(over.error, 'States.ExceedToleratedFailureThreshold');
   });
 
-  void test(
-    'with both thresholds the Map fails when either is exceeded',
-    {
-      todo: 'bug: a failure count within ToleratedFailureCount hides an exceeded ToleratedFailurePercentage',
-    },
-    async () => {
-      // 2 of 10 failed: the count (5) is not exceeded, the percentage (10 %) is.
-      const result = await run(
-        mapOf({ ToleratedFailureCount: 5, ToleratedFailurePercentage: 10 }, failItem),
-        items(10, [0, 1]),
-      );
-      assert.equal(result.status, 'FAILED');
-      assert.equal(result.error, 'States.ExceedToleratedFailureThreshold');
-    },
-  );
+  void test('with both thresholds the Map fails when either is exceeded', async () => {
+    // 2 of 10 failed: the count (5) is not exceeded, the percentage (10 %) is.
+    const result = await run(
+      mapOf({ ToleratedFailureCount: 5, ToleratedFailurePercentage: 10 }, failItem),
+      items(10, [0, 1]),
+    );
+    assert.equal(result.status, 'FAILED');
+    assert.equal(result.error, 'States.ExceedToleratedFailureThreshold');
+  });
 
   void test('a ToleratedFailurePercentage above 100 fails the Map with States.Runtime', async () => {
     const definition = mapOf({ ItemsPath: '$.items', ToleratedFailurePercentagePath: '$.pct' }, failItem);

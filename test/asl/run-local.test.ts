@@ -156,35 +156,29 @@ void describe('history of a Task flow', () => {
     assert.deepEqual(output(result), { rows: 42 });
   });
 
-  void test(
-    '$$.Task.Token hands a .waitForTaskToken task its token through Parameters',
-    {
-      todo: 'bug: Parameters are evaluated before the token exists, so $$.Task.Token fails with States.Runtime',
-    },
-    async () => {
-      const callback = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
-      let token = '';
-      const withToken = single({
-        Type: 'Task',
-        Resource: callback,
-        Parameters: { 'token.$': '$$.Task.Token' },
-      });
-      const result = await run(
-        withToken,
-        {},
-        {
-          tasks: {
-            [callback]: async (input, context) => {
-              token = context.token;
-              return input;
-            },
+  void test('$$.Task.Token hands a .waitForTaskToken task its token through Parameters', async () => {
+    const callback = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+    let token = '';
+    const withToken = single({
+      Type: 'Task',
+      Resource: callback,
+      Parameters: { 'token.$': '$$.Task.Token' },
+    });
+    const result = await run(
+      withToken,
+      {},
+      {
+        tasks: {
+          [callback]: async (input, context) => {
+            token = context.token;
+            return input;
           },
         },
-      );
-      assert.notEqual(token, '');
-      assert.deepEqual(output(result), { token });
-    },
-  );
+      },
+    );
+    assert.notEqual(token, '');
+    assert.deepEqual(output(result), { token });
+  });
 });
 
 void describe('state transitions', () => {

@@ -203,46 +203,36 @@ void describe('transitions', () => {
     assert.match(at(diagnostics, '/States/M/ItemProcessor/States/X').message, /not reachable/);
   });
 
-  void test(
-    'a workflow with no terminal state is refused with MISSING_END_STATE',
-    { todo: 'bug: a loop with no End, Succeed or Fail validates clean, and runLocal then loops forever' },
-    () => {
-      const loop = {
-        StartAt: 'A',
-        States: { A: { Type: 'Pass', Next: 'B' }, B: { Type: 'Wait', Seconds: 1, Next: 'A' } },
-      };
-      assert.ok(
-        validateDefinition(loop).some((d) => d.code === 'MISSING_END_STATE'),
-        'no MISSING_END_STATE diagnostic',
-      );
-    },
-  );
+  void test('a workflow with no terminal state is refused with MISSING_END_STATE', () => {
+    const loop = {
+      StartAt: 'A',
+      States: { A: { Type: 'Pass', Next: 'B' }, B: { Type: 'Wait', Seconds: 1, Next: 'A' } },
+    };
+    assert.ok(
+      validateDefinition(loop).some((d) => d.code === 'MISSING_END_STATE'),
+      'no MISSING_END_STATE diagnostic',
+    );
+  });
 
-  void test(
-    'unreachable states and duplicate names carry the codes AWS gives them',
-    {
-      todo: 'bug: both are reported as SCHEMA_VALIDATION_FAILED; AWS says MISSING_TRANSITION_TARGET and DUPLICATE_STATE_NAME',
-    },
-    () => {
-      const unreachable = validateDefinition(
-        machine({ A: { Type: 'Pass', Next: 'Done' }, Orphan: { Type: 'Pass', Next: 'Done' } }),
-      );
-      assert.equal(at(unreachable, '/States/Orphan').code, 'MISSING_TRANSITION_TARGET');
-      const duplicate = validateDefinition(
-        machine({
-          P: {
-            Type: 'Parallel',
-            Branches: [{ StartAt: 'P', States: { P: { Type: 'Pass', End: true } } }],
-            Next: 'Done',
-          },
-        }),
-      );
-      assert.ok(
-        duplicate.some((d) => d.code === 'DUPLICATE_STATE_NAME'),
-        'no DUPLICATE_STATE_NAME diagnostic',
-      );
-    },
-  );
+  void test('unreachable states and duplicate names carry the codes AWS gives them', () => {
+    const unreachable = validateDefinition(
+      machine({ A: { Type: 'Pass', Next: 'Done' }, Orphan: { Type: 'Pass', Next: 'Done' } }),
+    );
+    assert.equal(at(unreachable, '/States/Orphan').code, 'MISSING_TRANSITION_TARGET');
+    const duplicate = validateDefinition(
+      machine({
+        P: {
+          Type: 'Parallel',
+          Branches: [{ StartAt: 'P', States: { P: { Type: 'Pass', End: true } } }],
+          Next: 'Done',
+        },
+      }),
+    );
+    assert.ok(
+      duplicate.some((d) => d.code === 'DUPLICATE_STATE_NAME'),
+      'no DUPLICATE_STATE_NAME diagnostic',
+    );
+  });
 });
 
 void describe('Retry and Catch', () => {
@@ -268,33 +258,29 @@ void describe('Retry and Catch', () => {
     at(validateDefinition(definition), '/States/T/Retry/0/ErrorEquals');
   });
 
-  void test(
-    'States.ALL in a Catcher that is not the last, or not alone, is refused',
-    { todo: 'bug: only Retry is checked; a Catch with States.ALL first validates clean' },
-    () => {
-      const notLast = machine({
-        T: {
-          Type: 'Task',
-          Resource: RESOURCE,
-          Catch: [
-            { ErrorEquals: ['States.ALL'], Next: 'Done' },
-            { ErrorEquals: ['X'], Next: 'Done' },
-          ],
-          End: true,
-        },
-      });
-      at(validateDefinition(notLast), '/States/T/Catch/0/ErrorEquals');
-      const notAlone = machine({
-        T: {
-          Type: 'Task',
-          Resource: RESOURCE,
-          Catch: [{ ErrorEquals: ['X', 'States.ALL'], Next: 'Done' }],
-          End: true,
-        },
-      });
-      at(validateDefinition(notAlone), '/States/T/Catch/0/ErrorEquals');
-    },
-  );
+  void test('States.ALL in a Catcher that is not the last, or not alone, is refused', () => {
+    const notLast = machine({
+      T: {
+        Type: 'Task',
+        Resource: RESOURCE,
+        Catch: [
+          { ErrorEquals: ['States.ALL'], Next: 'Done' },
+          { ErrorEquals: ['X'], Next: 'Done' },
+        ],
+        End: true,
+      },
+    });
+    at(validateDefinition(notLast), '/States/T/Catch/0/ErrorEquals');
+    const notAlone = machine({
+      T: {
+        Type: 'Task',
+        Resource: RESOURCE,
+        Catch: [{ ErrorEquals: ['X', 'States.ALL'], Next: 'Done' }],
+        End: true,
+      },
+    });
+    at(validateDefinition(notAlone), '/States/T/Catch/0/ErrorEquals');
+  });
 
   void test('an empty ErrorEquals, a negative MaxAttempts and a BackoffRate below 1 are refused', () => {
     const definition = machine({
@@ -362,64 +348,52 @@ void describe('paths and expressions', () => {
     at(diagnostics, '/States/W/SecondsPath');
   });
 
-  void test(
-    'a malformed path or intrinsic in Parameters or a Choice Variable is refused before the run',
-    { todo: 'bug: payload templates and Choice Variables are not checked; the definition validates clean' },
-    () => {
-      const diagnostics = validateDefinition(
-        machine({
-          A: {
-            Type: 'Pass',
-            Parameters: { 'x.$': 'not a path', 'y.$': 'States.NoSuchFunction($.a)' },
-            Next: 'C',
-          },
-          C: { Type: 'Choice', Choices: [{ Variable: 'nope', StringEquals: 'x', Next: 'Done' }] },
-        }),
-      );
-      assert.ok(
-        diagnostics.some((d) => d.location.startsWith('/States/A/Parameters')),
-        'Parameters not reported',
-      );
-      assert.ok(
-        diagnostics.some((d) => d.location.startsWith('/States/C/Choices/0')),
-        'Choice Variable not reported',
-      );
-    },
-  );
+  void test('a malformed path or intrinsic in Parameters or a Choice Variable is refused before the run', () => {
+    const diagnostics = validateDefinition(
+      machine({
+        A: {
+          Type: 'Pass',
+          Parameters: { 'x.$': 'not a path', 'y.$': 'States.NoSuchFunction($.a)' },
+          Next: 'C',
+        },
+        C: { Type: 'Choice', Choices: [{ Variable: 'nope', StringEquals: 'x', Next: 'Done' }] },
+      }),
+    );
+    assert.ok(
+      diagnostics.some((d) => d.location.startsWith('/States/A/Parameters')),
+      'Parameters not reported',
+    );
+    assert.ok(
+      diagnostics.some((d) => d.location.startsWith('/States/C/Choices/0')),
+      'Choice Variable not reported',
+    );
+  });
 
-  void test(
-    'a JSONata expression that does not parse is refused before the run',
-    { todo: 'bug: {% %} expressions are compiled only at run time, so the definition validates clean' },
-    () => {
-      const definition = {
-        QueryLanguage: 'JSONata',
-        StartAt: 'A',
-        States: { A: { Type: 'Pass', Output: '{% 1 + %}', End: true } },
-      };
-      assert.ok(validateDefinition(definition).length > 0, 'the JSONata syntax error is not reported');
-    },
-  );
+  void test('a JSONata expression that does not parse is refused before the run', () => {
+    const definition = {
+      QueryLanguage: 'JSONata',
+      StartAt: 'A',
+      States: { A: { Type: 'Pass', Output: '{% 1 + %}', End: true } },
+    };
+    assert.ok(validateDefinition(definition).length > 0, 'the JSONata syntax error is not reported');
+  });
 
-  void test(
-    'JSONPath-only fields in a JSONata state are refused',
-    { todo: 'bug: InputPath/Parameters/ResultPath are accepted in JSONata states and silently ignored' },
-    () => {
-      const definition = {
-        QueryLanguage: 'JSONata',
-        StartAt: 'A',
-        States: { A: { Type: 'Pass', InputPath: '$.x', Parameters: { a: 1 }, End: true } },
-      };
-      const diagnostics = validateDefinition(definition);
-      assert.ok(
-        diagnostics.some((d) => /InputPath/.test(d.message)),
-        'InputPath not reported',
-      );
-      assert.ok(
-        diagnostics.some((d) => /Parameters/.test(d.message)),
-        'Parameters not reported',
-      );
-    },
-  );
+  void test('JSONPath-only fields in a JSONata state are refused', () => {
+    const definition = {
+      QueryLanguage: 'JSONata',
+      StartAt: 'A',
+      States: { A: { Type: 'Pass', InputPath: '$.x', Parameters: { a: 1 }, End: true } },
+    };
+    const diagnostics = validateDefinition(definition);
+    assert.ok(
+      diagnostics.some((d) => /InputPath/.test(d.message)),
+      'InputPath not reported',
+    );
+    assert.ok(
+      diagnostics.some((d) => /Parameters/.test(d.message)),
+      'Parameters not reported',
+    );
+  });
 
   void test('a JSONata Choice rule without a Condition is refused', () => {
     const definition = {
