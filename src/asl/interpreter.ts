@@ -71,6 +71,8 @@ export interface ThreadRecord {
   /** Events of a distributed Map's iterations belong to child executions, not this history. */
   silent: boolean;
   at: ThreadPosition;
+  /** The state this thread is in, and that state's input (where a redrive starts again). */
+  current?: { stateName: string; input: unknown };
 }
 
 /** An execution's runtime state. Plain JSON. */
@@ -81,6 +83,8 @@ export interface ExecutionRuntime {
   nextEventId: number;
   transitions: number;
   status: ExecutionStatus;
+  /** Where the execution stopped short (failed, timed out, aborted), for RedriveExecution. */
+  redriveFrom?: { stateName: string; input: unknown; vars: Record<string, unknown> };
 }
 
 /** A timer the driver must fire at `due` by calling advance with a `timer` wake. */
@@ -108,7 +112,8 @@ export type Wake =
   | { kind: 'taskStarted'; token: string; workerName: string }
   | { kind: 'taskDone'; token: string; outcome: Outcome }
   | { kind: 'stop'; error?: string; cause?: string }
-  | { kind: 'timeout' };
+  | { kind: 'timeout' }
+  | { kind: 'redrive' };
 
 /** What the driver is handed for one advance. */
 export interface AdvanceContext {
@@ -190,6 +195,7 @@ class Advancer {
   }
 
   async wake(wake: Wake): Promise<void> {
+    if (wake.kind === 'redrive') return this.redrive();
     if (this.rt.status !== 'RUNNING') return;
     switch (wake.kind) {
       case 'start': {
@@ -265,8 +271,32 @@ class Advancer {
     }
   }
 
+  /** Starts a stopped execution again from the state of its root thread that did not finish. */
+  private redrive(): void {
+    const from = this.rt.redriveFrom;
+    if (this.rt.status === 'RUNNING' || this.rt.status === 'SUCCEEDED' || !from) return;
+    this.rt.status = 'RUNNING';
+    delete this.rt.redriveFrom;
+    const root = this.spawn({
+      machine: 'root',
+      role: { kind: 'root' },
+      cursor: cursorAfter(this.rt.nextEventId - 1),
+      context: { Execution: this.ctx.execution, StateMachine: this.ctx.stateMachine },
+      vars: from.vars,
+      outer: {},
+      silent: false,
+      at: { kind: 'enter', stateName: from.stateName, input: from.input },
+    });
+    const redriveCount = Number(this.ctx.execution.RedriveCount ?? 1);
+    this.record(root, { type: 'ExecutionRedriven', details: { executionRedrivenEventDetails: { redriveCount } } });
+    this.rt.ready.push(root.id);
+  }
+
   private endExecution(end: NonNullable<Advance['end']>, event: HistoryEventDraftWithLink): void {
     const root = Object.values(this.rt.threads).find((t) => t.role.kind === 'root');
+    if (root?.current && end.status !== 'SUCCEEDED') {
+      this.rt.redriveFrom = { stateName: root.current.stateName, input: root.current.input, vars: root.vars };
+    }
     this.record(root ?? { cursor: cursorAfter(this.rt.nextEventId - 1), silent: false }, event);
     for (const t of Object.values(this.rt.threads)) if (t.at.kind === 'task') this.out.closedTokens.push(t.at.token);
     this.rt.threads = {};
@@ -299,6 +329,7 @@ class Advancer {
     if (at.kind === 'enter') {
       const state = machine.states.get(at.stateName);
       if (!state) return this.complete(thread, { ok: false, error: StatesErrorName.Runtime, cause: `no state '${at.stateName}'` });
+      thread.current = { stateName: at.stateName, input: at.input };
       const enteredEventId = this.record(thread, stateEnteredEvent(state, at.input));
       this.rt.transitions++;
       const token = state.type === 'Task' ? this.ctx.newToken() : undefined;

@@ -1,0 +1,347 @@
+/**
+ * The durable engine: runs executions of the ASL interpreter on a {@link Store}, one commit per
+ * advance. Every wake-up — a start, a Wait or Retry timer, a task's start, outcome, heartbeat
+ * or timeout, a stop — is an inbox row with a due time; the engine loop takes due rows, advances
+ * each execution through them, and commits the new runtime, history events, timers and tasks
+ * together with the deletion of the rows it consumed. A crash at any moment therefore loses
+ * nothing acknowledged and applies nothing twice: whatever was not committed is still in the
+ * inbox and is advanced again after a restart.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { advance, machineIndex, newRuntime } from '../asl/interpreter.ts';
+import type { Advance, ExecutionRuntime, TaskRequest, TimerRequest, Wake } from '../asl/interpreter.ts';
+import { compileMachine, parseDefinition } from '../asl/compile.ts';
+import type { CompiledMachine } from '../asl/compile.ts';
+import { isActivityArn } from '../asl/task-events.ts';
+import { coerceStatesError, StatesError, StatesErrorName } from '../asl/errors.ts';
+import type { Outcome } from '../asl/step.ts';
+import type { AdvanceCommit, DbExecution, DbHistoryEvent, DbInboxRow, NewInboxRow, Store } from '../store/store.ts';
+
+/** A task run in this process (any non-activity resource), e.g. for tests or built-in stages. */
+export type LocalTaskHandler = (input: unknown, context: { token: string }) => Promise<unknown>;
+
+/** Options for {@link Engine}. */
+export interface EngineOptions {
+  store: Store;
+  region?: string;
+  accountId?: string;
+  now?: () => number;
+  random?: () => number;
+  /** Handlers by Task `Resource` for non-activity resources. */
+  handlers?: Record<string, LocalTaskHandler>;
+  /** AWS-compatible mode: refuse payloads over 256 KB with `States.DataLimitExceeded`. */
+  payloadLimitBytes?: number;
+  /** How many inbox rows one loop iteration takes. */
+  batchSize?: number;
+}
+
+/** AWS's price per state transition (Standard workflows, $0.025 per 1,000). */
+export const PRICE_PER_TRANSITION_USD = 0.000025;
+
+/** The unguessable token format: 256 random bits, base64url. */
+export function newTaskToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Whether a string could be one of our task tokens. */
+export function isWellFormedToken(token: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(token);
+}
+
+/** See the module comment. */
+export class Engine {
+  readonly store: Store;
+  readonly region: string;
+  readonly accountId: string;
+  readonly now: () => number;
+  private readonly random: () => number;
+  private readonly handlers: Record<string, LocalTaskHandler>;
+  readonly payloadLimitBytes: number | undefined;
+  private readonly batchSize: number;
+  private readonly compiled = new Map<string, ReadonlyMap<string, CompiledMachine>>();
+  /** Activity ARN → emits 'task' when a task is queued; 'wake' when the inbox has due work. */
+  readonly signals = new EventEmitter();
+  private running = false;
+  private loopDone: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private readonly localTasks = new Set<Promise<void>>();
+
+  constructor(options: EngineOptions) {
+    this.store = options.store;
+    this.region = options.region ?? 'us-east-1';
+    this.accountId = options.accountId ?? '123456789012';
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.handlers = options.handlers ?? {};
+    this.payloadLimitBytes = options.payloadLimitBytes;
+    this.batchSize = options.batchSize ?? 256;
+    this.signals.setMaxListeners(0);
+  }
+
+  /** The ARN prefix of this engine's resources, e.g. `arn:aws:states:us-east-1:123:`. */
+  arnPrefix(): string {
+    return `arn:aws:states:${this.region}:${this.accountId}:`;
+  }
+
+  /** Starts the loop, and re-runs in-process tasks that were open when the last process died. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    for (const task of await this.store.openTasksOfResources(`${this.arnPrefix()}activity:`)) {
+      this.runLocalTask({ threadId: 0, token: task.token, resource: task.activity_arn, input: JSON.parse(task.input) }, task.execution_arn);
+    }
+    this.loopDone = this.loop();
+  }
+
+  /** Stops the loop after the advance in progress; waits for in-process tasks to settle. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loopDone;
+    await Promise.allSettled([...this.localTasks]);
+  }
+
+  /** Tells the loop there may be due work now. */
+  wake(): void {
+    const wakeUp = this.wakeUp;
+    this.wakeUp = undefined;
+    wakeUp?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      const rows = await this.store.dueInbox(this.now(), this.batchSize);
+      if (rows.length === 0) {
+        const next = await this.store.nextDue();
+        const delay = next === undefined ? 1000 : Math.min(1000, Math.max(0, next - this.now()));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        continue;
+      }
+      const byExecution = new Map<string, DbInboxRow[]>();
+      for (const row of rows) {
+        const list = byExecution.get(row.execution_arn) ?? [];
+        list.push(row);
+        byExecution.set(row.execution_arn, list);
+      }
+      for (const [arn, list] of byExecution) {
+        try {
+          await this.advanceExecution(arn, list);
+        } catch (e) {
+          // An advance that cannot run is a bug, not a reason to stop every other execution.
+          console.error(`inlet engine: advancing ${arn} failed:`, e);
+        }
+      }
+    }
+  }
+
+  /** The compiled machines of a definition text, cached. */
+  machinesOf(definition: string): ReadonlyMap<string, CompiledMachine> {
+    let machines = this.compiled.get(definition);
+    if (!machines) {
+      machines = machineIndex(compileMachine(parseDefinition(definition)));
+      if (this.compiled.size > 256) this.compiled.clear();
+      this.compiled.set(definition, machines);
+    }
+    return machines;
+  }
+
+  private async advanceExecution(arn: string, rows: DbInboxRow[]): Promise<void> {
+    const execution = await this.store.getExecution(arn);
+    if (!execution) return;
+    const consumed = rows.map((r) => r.id);
+    const rt = JSON.parse(execution.runtime) as ExecutionRuntime;
+    const expectedTransitions = execution.transitions;
+    const total: Advance = { events: [], timers: [], tasks: [], closedTokens: [] };
+    const timedOut = new Set<string>();
+    if (execution.status === 'RUNNING') {
+      const machines = this.machinesOf(execution.definition);
+      for (const row of rows) {
+        if (rt.status !== 'RUNNING') break;
+        const wake = JSON.parse(row.wake) as Wake;
+        if (wake.kind === 'timer' && wake.timer.token) timedOut.add(wake.timer.token);
+        const out = await advance(rt, wake, {
+          machines,
+          now: this.now(),
+          random: this.random,
+          newToken: newTaskToken,
+          region: this.region,
+          execution: {
+            Id: execution.arn,
+            Input: JSON.parse(execution.input),
+            StartTime: new Date(execution.start_ms).toISOString(),
+            Name: execution.name,
+            RoleArn: execution.role_arn,
+            RedriveCount: execution.redrive_count,
+          },
+          stateMachine: { Id: execution.started_with_arn, Name: execution.state_machine_arn.split(':')[6] ?? '' },
+        });
+        total.events.push(...out.events);
+        total.timers.push(...out.timers);
+        total.tasks.push(...out.tasks);
+        total.closedTokens.push(...out.closedTokens);
+        if (out.end) total.end ??= out.end;
+      }
+    }
+    const commit: AdvanceCommit = {
+      executionArn: arn,
+      expectedTransitions,
+      execution: {
+        status: rt.status,
+        runtime: JSON.stringify(rt),
+        transitions: rt.transitions,
+        output: total.end?.output ?? execution.output,
+        error: total.end?.error ?? execution.error,
+        cause: total.end?.cause ?? execution.cause,
+        stop_ms: total.end ? this.now() : execution.stop_ms,
+      },
+      events: total.events.map((e) => toDbEvent(arn, e)),
+      consumedInbox: consumed,
+      newInbox: total.timers.map((t) => timerRow(arn, t)),
+      newTasks: total.tasks.map((t) => ({
+        token: t.token,
+        activity_arn: t.resource,
+        execution_arn: arn,
+        input: JSON.stringify(t.input ?? null),
+        status: 'scheduled' as const,
+        created_ms: this.now(),
+        heartbeat_seconds: t.heartbeatSeconds ?? null,
+      })),
+      closedTasks: total.closedTokens.map((token) => ({ token, reason: timedOut.has(token) ? 'timed_out' : 'aborted' })),
+    };
+    if (!(await this.store.commitAdvance(commit))) return;
+    const queued = new Set<string>();
+    for (const task of total.tasks) {
+      if (isActivityArn(task.resource)) queued.add(task.resource);
+      else this.runLocalTask(task, arn);
+    }
+    for (const activityArn of queued) this.signals.emit(`task:${activityArn}`);
+    if (total.end) this.signals.emit(`end:${arn}`, total.end);
+  }
+
+  /** Runs an in-process task handler and reports its outcome like a worker would. */
+  private runLocalTask(task: TaskRequest, executionArn: string): void {
+    const callback = task.resource.endsWith('.waitForTaskToken');
+    const resource = callback ? task.resource.slice(0, -'.waitForTaskToken'.length) : task.resource;
+    const handler = this.handlers[resource] ?? this.handlers[task.resource];
+    const work = (async () => {
+      await this.store.claimActivityTask(task.resource, 'inlet-local', this.now());
+      this.wake();
+      let outcome: Outcome;
+      if (!handler) {
+        outcome = { ok: false, error: StatesErrorName.Runtime, cause: `No handler for resource '${task.resource}'` };
+      } else {
+        try {
+          const result = await handler(task.input, { token: task.token });
+          if (callback) return; // completed later through SendTaskSuccess/Failure with the token
+          outcome = { ok: true, result };
+        } catch (e) {
+          const err = coerceStatesError(e, StatesErrorName.TaskFailed);
+          outcome = { ok: false, error: e instanceof StatesError ? err.error : e instanceof Error && e.name !== 'Error' ? e.name : err.error };
+          if (err.cause !== undefined) outcome.cause = err.cause;
+        }
+      }
+      await this.completeTask(task.token, outcome, executionArn);
+    })().catch((e: unknown) => console.error('inlet engine: local task failed to report:', e));
+    this.localTasks.add(work);
+    void work.finally(() => this.localTasks.delete(work));
+  }
+
+  /** Closes an open task with its outcome and queues the wake-up; false if it was not open. */
+  async completeTask(token: string, outcome: Outcome, executionArn: string): Promise<boolean> {
+    const closed = await this.store.closeActivityTask(token, outcome.ok ? 'succeeded' : 'failed', {
+      execution_arn: executionArn,
+      due_ms: this.now(),
+      token: null,
+      kind: 'taskDone',
+      wake: JSON.stringify({ kind: 'taskDone', token, outcome } satisfies Wake),
+    });
+    if (closed) this.wake();
+    return closed;
+  }
+
+  /** Creates an execution row with its start (and timeout) wake-ups, atomically. */
+  async insertExecution(execution: DbExecution, timeoutSeconds: number | undefined): Promise<boolean> {
+    const inbox: NewInboxRow[] = [
+      {
+        execution_arn: execution.arn,
+        due_ms: execution.start_ms,
+        token: null,
+        kind: 'start',
+        wake: JSON.stringify({ kind: 'start', input: execution.input, roleArn: execution.role_arn } satisfies Wake),
+      },
+    ];
+    if (timeoutSeconds !== undefined) {
+      inbox.push({
+        execution_arn: execution.arn,
+        due_ms: execution.start_ms + timeoutSeconds * 1000,
+        token: null,
+        kind: 'timeout',
+        wake: JSON.stringify({ kind: 'timeout' } satisfies Wake),
+      });
+    }
+    const inserted = await this.store.insertExecution({ ...execution, runtime: JSON.stringify(newRuntime()) }, inbox);
+    if (inserted) this.wake();
+    return inserted;
+  }
+
+  /** Queues a stop for a running execution. */
+  async requestStop(executionArn: string, error: string | undefined, cause: string | undefined): Promise<void> {
+    const wake: Wake = { kind: 'stop' };
+    if (error !== undefined) wake.error = error;
+    if (cause !== undefined) wake.cause = cause;
+    await this.store.addInbox([{ execution_arn: executionArn, due_ms: this.now(), token: null, kind: 'stop', wake: JSON.stringify(wake) }]);
+    this.wake();
+  }
+
+  /** Resolves when the execution has ended (or at once if it has). */
+  async waitForEnd(executionArn: string, timeoutMs = 60_000): Promise<DbExecution> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const execution = await this.store.getExecution(executionArn);
+      if (!execution) throw new Error(`no execution ${executionArn}`);
+      if (execution.status !== 'RUNNING') return execution;
+      const left = deadline - Date.now();
+      if (left <= 0) return execution;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          this.signals.off(`end:${executionArn}`, done);
+          resolve();
+        }, Math.min(left, 200));
+        this.signals.once(`end:${executionArn}`, done);
+      });
+    }
+  }
+}
+
+function toDbEvent(arn: string, e: Advance['events'][number]): DbHistoryEvent {
+  const { timestamp, type, id, previousEventId, ...details } = e;
+  return {
+    execution_arn: arn,
+    id,
+    type,
+    timestamp_ms: timestamp.getTime(),
+    previous_event_id: previousEventId,
+    details: Object.keys(details).length > 0 ? JSON.stringify(details) : null,
+  };
+}
+
+function timerRow(arn: string, timer: TimerRequest): NewInboxRow {
+  return {
+    execution_arn: arn,
+    due_ms: timer.due,
+    token: timer.token ?? null,
+    kind: timer.kind,
+    wake: JSON.stringify({ kind: 'timer', timer } satisfies Wake),
+  };
+}

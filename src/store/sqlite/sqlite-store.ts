@@ -1,0 +1,302 @@
+/**
+ * The Store on SQLite (better-sqlite3 12, WAL). One connection per process; better-sqlite3 is
+ * synchronous, so each method runs as one transaction with nothing interleaved. With WAL and
+ * `synchronous = NORMAL` a committed transaction survives the process being killed (the
+ * guarantee the engine's crash test checks); `durability: 'full'` also survives power loss.
+ */
+import Database from 'better-sqlite3';
+import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
+import { migrateSqlite } from '../migrate.ts';
+import { engineMigrations } from './migrations.ts';
+import type {
+  AdvanceCommit,
+  DbActivity,
+  DbActivityTask,
+  DbExecution,
+  DbHistoryEvent,
+  DbInboxRow,
+  DbStateMachine,
+  DbStateMachineVersion,
+  ListExecutionsQuery,
+  NewInboxRow,
+  Store,
+} from '../store.ts';
+
+/** Options for {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** `normal` (default): safe against process crashes; `full`: also against power loss. */
+  durability?: 'normal' | 'full';
+}
+
+/** Opens (creating and migrating) the engine's tables in a SQLite file; `:memory:` for tests. */
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrateSqlite(db, engineMigrations);
+  return new SqliteStore(db);
+}
+
+/** See {@link openSqliteStore}. */
+export class SqliteStore implements Store {
+  private readonly statements = new Map<string, Statement>();
+
+  constructor(readonly db: DatabaseHandle) {}
+
+  private st(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  async putStateMachine(sm: DbStateMachine): Promise<void> {
+    this.st(
+      `INSERT INTO state_machines (arn, name, definition, role_arn, type, created_ms, updated_ms, revision, description)
+       VALUES (@arn, @name, @definition, @role_arn, @type, @created_ms, @updated_ms, @revision, @description)
+       ON CONFLICT (arn) DO UPDATE SET definition = excluded.definition, role_arn = excluded.role_arn,
+         updated_ms = excluded.updated_ms, revision = excluded.revision, description = excluded.description`,
+    ).run(sm);
+  }
+
+  async getStateMachine(arn: string): Promise<DbStateMachine | undefined> {
+    return this.st('SELECT * FROM state_machines WHERE arn = ?').get(arn) as DbStateMachine | undefined;
+  }
+
+  async getStateMachineByName(name: string): Promise<DbStateMachine | undefined> {
+    return this.st('SELECT * FROM state_machines WHERE name = ?').get(name) as DbStateMachine | undefined;
+  }
+
+  async listStateMachines(limit: number, afterName = ''): Promise<DbStateMachine[]> {
+    return this.st('SELECT * FROM state_machines WHERE name > ? ORDER BY name LIMIT ?').all(afterName, limit) as DbStateMachine[];
+  }
+
+  async deleteStateMachine(arn: string): Promise<void> {
+    this.db.transaction(() => {
+      this.st('DELETE FROM state_machines WHERE arn = ?').run(arn);
+      this.st('DELETE FROM state_machine_versions WHERE state_machine_arn = ?').run(arn);
+    })();
+  }
+
+  async putStateMachineVersion(version: DbStateMachineVersion): Promise<void> {
+    this.st(
+      `INSERT INTO state_machine_versions (arn, state_machine_arn, version, definition, role_arn, created_ms, description)
+       VALUES (@arn, @state_machine_arn, @version, @definition, @role_arn, @created_ms, @description)`,
+    ).run(version);
+  }
+
+  async getStateMachineVersion(arn: string): Promise<DbStateMachineVersion | undefined> {
+    return this.st('SELECT * FROM state_machine_versions WHERE arn = ?').get(arn) as DbStateMachineVersion | undefined;
+  }
+
+  async listStateMachineVersions(stateMachineArn: string): Promise<DbStateMachineVersion[]> {
+    return this.st('SELECT * FROM state_machine_versions WHERE state_machine_arn = ? ORDER BY version DESC').all(
+      stateMachineArn,
+    ) as DbStateMachineVersion[];
+  }
+
+  async putActivity(activity: DbActivity): Promise<void> {
+    this.st('INSERT INTO activities (arn, name, created_ms) VALUES (@arn, @name, @created_ms) ON CONFLICT (arn) DO NOTHING').run(activity);
+  }
+
+  async getActivity(arn: string): Promise<DbActivity | undefined> {
+    return this.st('SELECT * FROM activities WHERE arn = ?').get(arn) as DbActivity | undefined;
+  }
+
+  async listActivities(limit: number, afterName = ''): Promise<DbActivity[]> {
+    return this.st('SELECT * FROM activities WHERE name > ? ORDER BY name LIMIT ?').all(afterName, limit) as DbActivity[];
+  }
+
+  async deleteActivity(arn: string): Promise<void> {
+    this.st('DELETE FROM activities WHERE arn = ?').run(arn);
+  }
+
+  private insertInbox(rows: readonly NewInboxRow[]): void {
+    const insert = this.st('INSERT INTO inbox (execution_arn, due_ms, token, kind, wake) VALUES (@execution_arn, @due_ms, @token, @kind, @wake)');
+    for (const row of rows) insert.run(row);
+  }
+
+  async insertExecution(execution: DbExecution, inbox: NewInboxRow[]): Promise<boolean> {
+    return this.db.transaction(() => {
+      const inserted = this.st(
+        `INSERT INTO executions (arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
+           stop_ms, definition, role_arn, runtime, transitions, redrive_count, redrive_ms)
+         VALUES (@arn, @state_machine_arn, @started_with_arn, @name, @status, @input, @output, @error, @cause, @start_ms,
+           @stop_ms, @definition, @role_arn, @runtime, @transitions, @redrive_count, @redrive_ms)
+         ON CONFLICT (arn) DO NOTHING`,
+      ).run(execution);
+      if (inserted.changes === 0) return false;
+      this.insertInbox(inbox);
+      return true;
+    }).immediate();
+  }
+
+  async getExecution(arn: string): Promise<DbExecution | undefined> {
+    return this.st('SELECT * FROM executions WHERE arn = ?').get(arn) as DbExecution | undefined;
+  }
+
+  async listExecutions(query: ListExecutionsQuery): Promise<DbExecution[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.stateMachineArn) {
+      where.push('(state_machine_arn = ? OR started_with_arn = ?)');
+      params.push(query.stateMachineArn, query.stateMachineArn);
+    }
+    if (query.status) {
+      where.push('status = ?');
+      params.push(query.status);
+    }
+    if (query.after) {
+      where.push('(start_ms < ? OR (start_ms = ? AND arn < ?))');
+      params.push(query.after.start_ms, query.after.start_ms, query.after.arn);
+    }
+    const sql = `SELECT * FROM executions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY start_ms DESC, arn DESC LIMIT ?`;
+    return this.st(sql).all(...params, query.limit) as DbExecution[];
+  }
+
+  async getHistory(arn: string, options: { afterId?: number; beforeId?: number; limit: number; reverse: boolean }): Promise<DbHistoryEvent[]> {
+    if (options.reverse) {
+      return this.st('SELECT * FROM history_events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?').all(
+        arn,
+        options.beforeId ?? Number.MAX_SAFE_INTEGER,
+        options.limit,
+      ) as DbHistoryEvent[];
+    }
+    return this.st('SELECT * FROM history_events WHERE execution_arn = ? AND id > ? ORDER BY id LIMIT ?').all(
+      arn,
+      options.afterId ?? 0,
+      options.limit,
+    ) as DbHistoryEvent[];
+  }
+
+  async resetExecution(arn: string, expectedTransitions: number, execution: Partial<DbExecution>, inbox: NewInboxRow[]): Promise<boolean> {
+    return this.db.transaction(() => {
+      const sets = Object.keys(execution).map((k) => `"${k.replaceAll('"', '""')}" = @${k}`);
+      const updated = this.db
+        .prepare(`UPDATE executions SET ${sets.join(', ')} WHERE arn = @__arn AND transitions = @__expected`)
+        .run({ ...execution, __arn: arn, __expected: expectedTransitions });
+      if (updated.changes === 0) return false;
+      this.insertInbox(inbox);
+      return true;
+    }).immediate();
+  }
+
+  async dueInbox(nowMs: number, limit: number): Promise<DbInboxRow[]> {
+    return this.st('SELECT * FROM inbox WHERE due_ms <= ? ORDER BY due_ms, id LIMIT ?').all(nowMs, limit) as DbInboxRow[];
+  }
+
+  async nextDue(): Promise<number | undefined> {
+    const row = this.st('SELECT MIN(due_ms) AS due FROM inbox').get() as { due: number | null };
+    return row.due ?? undefined;
+  }
+
+  async addInbox(rows: NewInboxRow[]): Promise<void> {
+    this.db.transaction(() => this.insertInbox(rows))();
+  }
+
+  async postponeTimer(token: string, kind: string, dueMs: number): Promise<void> {
+    this.st('UPDATE inbox SET due_ms = ? WHERE token = ? AND kind = ?').run(dueMs, token, kind);
+  }
+
+  async commitAdvance(commit: AdvanceCommit): Promise<boolean> {
+    return this.db.transaction(() => {
+      const updated = this.st(
+        `UPDATE executions SET status = @status, runtime = @runtime, transitions = @transitions, output = @output,
+           error = @error, cause = @cause, stop_ms = @stop_ms
+         WHERE arn = @arn AND transitions = @expected`,
+      ).run({ ...commit.execution, arn: commit.executionArn, expected: commit.expectedTransitions });
+      if (updated.changes === 0) return false;
+      const insertEvent = this.st(
+        `INSERT INTO history_events (execution_arn, id, type, timestamp_ms, previous_event_id, details)
+         VALUES (@execution_arn, @id, @type, @timestamp_ms, @previous_event_id, @details)`,
+      );
+      for (const event of commit.events) insertEvent.run(event);
+      const consume = this.st('DELETE FROM inbox WHERE id = ?');
+      for (const id of commit.consumedInbox) consume.run(id);
+      this.insertInbox(commit.newInbox);
+      const insertTask = this.st(
+        `INSERT INTO activity_tasks (token, activity_arn, execution_arn, input, status, created_ms, heartbeat_seconds)
+         VALUES (@token, @activity_arn, @execution_arn, @input, @status, @created_ms, @heartbeat_seconds)`,
+      );
+      for (const task of commit.newTasks) insertTask.run(task);
+      const close = this.st(`UPDATE activity_tasks SET status = 'closed', closed_reason = ? WHERE token = ? AND status <> 'closed'`);
+      const dropTimers = this.st('DELETE FROM inbox WHERE token = ? AND kind IN (\'taskTimeout\', \'heartbeat\')');
+      for (const { token, reason } of commit.closedTasks) {
+        close.run(reason, token);
+        dropTimers.run(token);
+      }
+      if (commit.execution.status !== 'RUNNING') {
+        this.st('DELETE FROM inbox WHERE execution_arn = ?').run(commit.executionArn);
+        this.st(`UPDATE activity_tasks SET status = 'closed', closed_reason = 'aborted' WHERE execution_arn = ? AND status <> 'closed'`).run(
+          commit.executionArn,
+        );
+      }
+      return true;
+    }).immediate();
+  }
+
+  async claimActivityTask(activityArn: string, workerName: string, nowMs: number): Promise<DbActivityTask | undefined> {
+    return this.db.transaction(() => {
+      const task = this.st(
+        `SELECT * FROM activity_tasks WHERE activity_arn = ? AND status = 'scheduled' ORDER BY created_ms LIMIT 1`,
+      ).get(activityArn) as DbActivityTask | undefined;
+      if (!task) return undefined;
+      this.st(`UPDATE activity_tasks SET status = 'started', started_ms = ?, worker_name = ? WHERE token = ?`).run(nowMs, workerName, task.token);
+      this.insertInbox([
+        {
+          execution_arn: task.execution_arn,
+          due_ms: nowMs,
+          token: null,
+          kind: 'taskStarted',
+          wake: JSON.stringify({ kind: 'taskStarted', token: task.token, workerName }),
+        },
+      ]);
+      return { ...task, status: 'started' as const, started_ms: nowMs, worker_name: workerName };
+    }).immediate();
+  }
+
+  async getActivityTask(token: string): Promise<DbActivityTask | undefined> {
+    return this.st('SELECT * FROM activity_tasks WHERE token = ?').get(token) as DbActivityTask | undefined;
+  }
+
+  async closeActivityTask(token: string, reason: string, wake: NewInboxRow): Promise<boolean> {
+    return this.db.transaction(() => {
+      const closed = this.st(`UPDATE activity_tasks SET status = 'closed', closed_reason = ? WHERE token = ? AND status <> 'closed'`).run(
+        reason,
+        token,
+      );
+      if (closed.changes === 0) return false;
+      this.st(`DELETE FROM inbox WHERE token = ? AND kind IN ('taskTimeout', 'heartbeat')`).run(token);
+      this.insertInbox([wake]);
+      return true;
+    }).immediate();
+  }
+
+  async openTasksOfResources(prefix: string): Promise<DbActivityTask[]> {
+    return this.st(`SELECT * FROM activity_tasks WHERE status <> 'closed' AND activity_arn NOT LIKE ? ORDER BY created_ms`).all(
+      `${prefix}%`,
+    ) as DbActivityTask[];
+  }
+
+  async purgeExecutions(beforeMs: number): Promise<number> {
+    return this.db.transaction(() => {
+      const arns = this.st(`SELECT arn FROM executions WHERE stop_ms IS NOT NULL AND stop_ms < ? AND status <> 'RUNNING'`)
+        .pluck()
+        .all(beforeMs) as string[];
+      for (const arn of arns) {
+        this.st('DELETE FROM history_events WHERE execution_arn = ?').run(arn);
+        this.st('DELETE FROM activity_tasks WHERE execution_arn = ?').run(arn);
+        this.st('DELETE FROM executions WHERE arn = ?').run(arn);
+      }
+      return arns.length;
+    }).immediate();
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The engine's persistence interface. Everything the engine must not lose goes through it:
+ * state machines and activities, executions with their runtime state, history events, the
+ * inbox of wake-ups (timers and task outcomes are both rows with a due time), and the activity
+ * task queue. Each method is one transaction. The one that matters most, {@link Store.commitAdvance},
+ * writes an execution's new runtime, its new history events, the inbox rows it consumed and
+ * created, and its task rows atomically — which is the whole crash-safety argument.
+ *
+ * Backends implement it with the same semantics (sqlite/ now; postgres/ next, where claims
+ * become `FOR UPDATE SKIP LOCKED` and wake-ups `LISTEN/NOTIFY`).
+ */
+
+/** A state machine (its current revision). */
+export interface DbStateMachine {
+  arn: string;
+  name: string;
+  definition: string;
+  role_arn: string;
+  type: 'STANDARD' | 'EXPRESS';
+  created_ms: number;
+  updated_ms: number;
+  revision: number;
+  description: string;
+}
+
+/** A published, immutable version of a state machine. */
+export interface DbStateMachineVersion {
+  arn: string;
+  state_machine_arn: string;
+  version: number;
+  definition: string;
+  role_arn: string;
+  created_ms: number;
+  description: string;
+}
+
+/** An activity: a named task queue. */
+export interface DbActivity {
+  arn: string;
+  name: string;
+  created_ms: number;
+}
+
+/** An execution row; `runtime` is the interpreter's JSON state while it runs. */
+export interface DbExecution {
+  arn: string;
+  state_machine_arn: string;
+  /** The ARN it was started with (a version ARN, when one was used). */
+  started_with_arn: string;
+  name: string;
+  status: string;
+  input: string;
+  output: string | null;
+  error: string | null;
+  cause: string | null;
+  start_ms: number;
+  stop_ms: number | null;
+  definition: string;
+  role_arn: string;
+  runtime: string;
+  transitions: number;
+  redrive_count: number;
+  redrive_ms: number | null;
+}
+
+/** One history event row. `details` is the JSON of the `*EventDetails` member. */
+export interface DbHistoryEvent {
+  execution_arn: string;
+  id: number;
+  type: string;
+  timestamp_ms: number;
+  previous_event_id: number;
+  details: string | null;
+}
+
+/** A wake-up for an execution, due at `due_ms` (timers are future rows; outcomes are due now). */
+export interface DbInboxRow {
+  id: number;
+  execution_arn: string;
+  due_ms: number;
+  /** For timers of a task (heartbeat, timeout): its token, so a heartbeat can push it back. */
+  token: string | null;
+  kind: string;
+  wake: string;
+}
+
+/** An activity task: scheduled → started → closed (succeeded, failed, timed out, aborted). */
+export interface DbActivityTask {
+  token: string;
+  activity_arn: string;
+  execution_arn: string;
+  input: string;
+  status: 'scheduled' | 'started' | 'closed';
+  closed_reason: string | null;
+  created_ms: number;
+  started_ms: number | null;
+  worker_name: string | null;
+  heartbeat_seconds: number | null;
+}
+
+/** A new inbox row. */
+export type NewInboxRow = Omit<DbInboxRow, 'id'>;
+
+/** Everything one advance of one execution writes, atomically. */
+export interface AdvanceCommit {
+  executionArn: string;
+  /** The runtime row as it was read; the commit fails if someone else changed it meanwhile. */
+  expectedTransitions: number;
+  execution: Pick<DbExecution, 'status' | 'runtime' | 'transitions' | 'output' | 'error' | 'cause' | 'stop_ms'>;
+  events: DbHistoryEvent[];
+  consumedInbox: number[];
+  newInbox: NewInboxRow[];
+  newTasks: Omit<DbActivityTask, 'started_ms' | 'worker_name' | 'closed_reason'>[];
+  /** Tokens to close, with why (`succeeded`, `failed`, `timed_out`, `aborted`). */
+  closedTasks: { token: string; reason: string }[];
+}
+
+/** Filters and paging for listing executions. */
+export interface ListExecutionsQuery {
+  stateMachineArn?: string;
+  status?: string;
+  limit: number;
+  /** Opaque: the `start_ms` and `arn` of the last row of the previous page. */
+  after?: { start_ms: number; arn: string };
+}
+
+/** The persistence the engine needs. */
+export interface Store {
+  putStateMachine(sm: DbStateMachine): Promise<void>;
+  getStateMachine(arn: string): Promise<DbStateMachine | undefined>;
+  getStateMachineByName(name: string): Promise<DbStateMachine | undefined>;
+  listStateMachines(limit: number, afterName?: string): Promise<DbStateMachine[]>;
+  deleteStateMachine(arn: string): Promise<void>;
+  putStateMachineVersion(version: DbStateMachineVersion): Promise<void>;
+  getStateMachineVersion(arn: string): Promise<DbStateMachineVersion | undefined>;
+  listStateMachineVersions(stateMachineArn: string): Promise<DbStateMachineVersion[]>;
+
+  putActivity(activity: DbActivity): Promise<void>;
+  getActivity(arn: string): Promise<DbActivity | undefined>;
+  listActivities(limit: number, afterName?: string): Promise<DbActivity[]>;
+  deleteActivity(arn: string): Promise<void>;
+
+  /** Inserts an execution and its first inbox rows; false if the ARN exists. */
+  insertExecution(execution: DbExecution, inbox: NewInboxRow[]): Promise<boolean>;
+  getExecution(arn: string): Promise<DbExecution | undefined>;
+  listExecutions(query: ListExecutionsQuery): Promise<DbExecution[]>;
+  /** Events with id > afterId (or < beforeId when reversed), at most `limit`. */
+  getHistory(arn: string, options: { afterId?: number; beforeId?: number; limit: number; reverse: boolean }): Promise<DbHistoryEvent[]>;
+  /** Replaces an execution's row wholesale (redrive) and adds inbox rows, if `transitions` still matches. */
+  resetExecution(arn: string, expectedTransitions: number, execution: Partial<DbExecution>, inbox: NewInboxRow[]): Promise<boolean>;
+
+  /** Inbox rows due at or before `nowMs`, oldest first. */
+  dueInbox(nowMs: number, limit: number): Promise<DbInboxRow[]>;
+  /** When the next inbox row is due, if any. */
+  nextDue(): Promise<number | undefined>;
+  addInbox(rows: NewInboxRow[]): Promise<void>;
+  /** Moves the due time of the inbox rows of `token` and `kind` (a heartbeat). */
+  postponeTimer(token: string, kind: string, dueMs: number): Promise<void>;
+  commitAdvance(commit: AdvanceCommit): Promise<boolean>;
+
+  /** Claims the oldest scheduled task of an activity for a worker and queues the start wake. */
+  claimActivityTask(activityArn: string, workerName: string, nowMs: number): Promise<DbActivityTask | undefined>;
+  getActivityTask(token: string): Promise<DbActivityTask | undefined>;
+  /** Closes an open task with an outcome wake for its execution; false if it was not open. */
+  closeActivityTask(token: string, reason: string, wake: NewInboxRow): Promise<boolean>;
+  /** Open tasks whose resource is not an activity (in-process handlers), to re-run after a restart. */
+  openTasksOfResources(prefix: string): Promise<DbActivityTask[]>;
+
+  /** Deletes closed executions that stopped before `beforeMs`, with their history; returns how many. */
+  purgeExecutions(beforeMs: number): Promise<number>;
+  close(): Promise<void>;
+}
