@@ -118,30 +118,39 @@ export function pathList(paths: readonly string[]): string {
   return `[${paths.map(quoteString).join(', ')}]`;
 }
 
-/** SELECT list that gives every column of the table its catalog type, in table order. */
-function typedColumns(table: CatalogTable): string[] {
+/**
+ * SELECT list that gives every column its catalog type, in table order. A column no committed
+ * file holds (first seen only in rows dropped as duplicates) reads as NULL of its type.
+ */
+function typedColumns(table: CatalogTable, stored: ReadonlySet<string>): string[] {
   return [...table.columns]
     .sort((a, b) => a.position - b.position)
-    .map((c) => `CAST(${quoteIdent(c.name)} AS ${DUCKDB_TYPES[c.type]}) AS ${quoteIdent(c.name)}`);
+    .map((c) => {
+      const type = DUCKDB_TYPES[c.type];
+      const value = stored.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${type})` : `CAST(NULL AS ${type})`;
+      return `${value} AS ${quoteIdent(c.name)}`;
+    });
 }
 
 async function tableViewSql(
+  connection: DuckDBConnection,
   options: LakeQueryOptions,
   table: CatalogTable,
   cacheDir: string,
 ): Promise<string> {
   const files = await options.catalog.listFiles(table.sourceId, table.name);
-  const columns = typedColumns(table);
   if (files.length === 0) {
-    const empty = table.columns.map((c) => `CAST(NULL AS ${DUCKDB_TYPES[c.type]}) AS ${quoteIdent(c.name)}`);
+    const empty = typedColumns(table, new Set());
     return `SELECT ${[...empty, 'CAST(NULL AS VARCHAR) AS "day"', 'CAST(NULL AS VARCHAR) AS "hr"'].join(', ')} WHERE false`;
   }
   const paths: string[] = [];
   for (const file of files) paths.push(await localObjectPath(options.lakeStore, file.key, cacheDir));
-  return (
-    `SELECT ${[...columns, '"day"', '"hr"'].join(', ')} FROM read_parquet(${pathList(paths)}, ` +
-    "hive_partitioning = true, union_by_name = true, hive_types = {'day': VARCHAR, 'hr': VARCHAR})"
-  );
+  const source =
+    `read_parquet(${pathList(paths)}, hive_partitioning = true, union_by_name = true, ` +
+    "hive_types = {'day': VARCHAR, 'hr': VARCHAR})";
+  const described = await readJsonRows(connection, `DESCRIBE SELECT * FROM ${source}`);
+  const stored = new Set(described.map((r) => String(r['column_name'])));
+  return `SELECT ${[...typedColumns(table, stored), '"day"', '"hr"'].join(', ')} FROM ${source}`;
 }
 
 async function reportsViewSql(options: LakeQueryOptions, cacheDir: string): Promise<string> {
@@ -185,7 +194,9 @@ export async function openLakeQuery(options: LakeQueryOptions): Promise<LakeQuer
         const name = qualify
           ? `${quoteIdent(database.name)}.${quoteIdent(table.name)}`
           : quoteIdent(table.name);
-        await connection.run(`CREATE VIEW ${name} AS ${await tableViewSql(options, table, cacheDir)}`);
+        await connection.run(
+          `CREATE VIEW ${name} AS ${await tableViewSql(connection, options, table, cacheDir)}`,
+        );
         views.push(name);
       }
     }
