@@ -650,7 +650,14 @@ class EventFactory {
   event(receivedAt: number): ValidEvent {
     const r = this.rng;
     const user = this.user();
-    const type = weighted(r, TYPE_WEIGHTS);
+    const drawn = weighted(r, TYPE_WEIGHTS);
+    // Apps send screens and browsers send pages, as Segment's libraries do.
+    const type =
+      drawn === 'page' && user.mobile !== undefined
+        ? 'screen'
+        : drawn === 'screen' && user.mobile === undefined
+          ? 'page'
+          : drawn;
     const sentAt = receivedAt - r.int(5, 1500);
     const original = sentAt - (r.chance(0.1) ? r.int(1000, 3_600_000) : r.int(0, 500)) + user.skewMs;
     const known =
@@ -660,42 +667,39 @@ class EventFactory {
       type === 'group' ||
       type === 'alias';
     const page = type === 'page' ? r.pick(PAGES) : undefined;
-    // Built field by field (no spreads): every event of a type then shares one hidden class,
-    // which keeps construction and JSON.stringify fast.
-    const event: JsonObject = { anonymousId: user.anonymousId };
-    if (known) event['userId'] = user.userId;
-    event['messageId'] = this.messageId();
-    event['type'] = type;
+    const messageId = this.messageId();
+    // The envelope is written as text: its ids are hex and safe ASCII, its names come from the
+    // vocabulary above (quoted with JSON.stringify), and only the payload is serialized, which
+    // is about twice as fast as building and serializing the whole event object.
+    let line = `{"anonymousId":"${user.anonymousId}"`;
+    if (known) line += `,"userId":"${user.userId}"`;
+    line += `,"messageId":"${messageId}","type":"${type}"`;
     let name: string | undefined;
     switch (type) {
       case 'track':
         name = weighted(r, TRACK_EVENTS);
-        event['event'] = name;
-        event['properties'] = this.trackProperties(name);
+        line += `,"event":${JSON.stringify(name)},"properties":${JSON.stringify(this.trackProperties(name))}`;
         break;
       case 'page': {
         const [pname, category, path] = page ?? PAGES[0] ?? ['Home', 'Marketing', '/'];
-        event['name'] = pname;
-        event['category'] = category;
-        event['properties'] = {
+        const properties = {
           path,
           url: `https://shop.example.com${path}`,
           title: `${pname} · Inlet`,
           referrer: r.chance(0.5) ? null : 'https://news.ycombinator.com/',
           search: '',
         };
+        line += `,"name":${JSON.stringify(pname)},"category":${JSON.stringify(category)},"properties":${JSON.stringify(properties)}`;
         break;
       }
-      case 'screen':
-        event['name'] = r.pick(SCREENS);
-        event['properties'] = {
-          feed_type: r.chance(0.5) ? 'private' : 'public',
-          variation: r.pick(VARIATIONS),
-        };
+      case 'screen': {
+        const properties = { feed_type: r.chance(0.5) ? 'private' : 'public', variation: r.pick(VARIATIONS) };
+        line += `,"name":${JSON.stringify(r.pick(SCREENS))},"properties":${JSON.stringify(properties)}`;
         break;
+      }
       case 'identify': {
         const [city, country] = user.city;
-        event['traits'] = {
+        const traits = {
           name: user.name,
           email: user.email,
           plan: user.plan,
@@ -707,34 +711,30 @@ class EventFactory {
           tags: r.chance(0.5) ? [r.pick(TAGS)] : [],
           company: r.chance(0.5) ? { name: `Acme ${user.groupId}`, id: user.groupId } : null,
         };
+        line += `,"traits":${JSON.stringify(traits)}`;
         break;
       }
-      case 'group':
-        event['groupId'] = user.groupId;
-        event['traits'] = {
+      case 'group': {
+        const traits = {
           name: `Acme ${user.groupId}`,
           industry: r.pick(INDUSTRIES),
           employees: r.int(1, 5000),
           plan: r.pick(PLANS),
           website: 'https://acme.example.com',
         };
+        line += `,"groupId":"${user.groupId}","traits":${JSON.stringify(traits)}`;
         break;
+      }
       case 'alias':
-        event['previousId'] = user.anonymousId;
+        line += `,"previousId":"${user.anonymousId}"`;
         break;
     }
-    event['integrations'] = r.chance(0.2) ? { All: true, Salesforce: false } : {};
-    event['channel'] = user.mobile !== undefined ? 'mobile' : r.chance(0.9) ? 'browser' : 'server';
-    event['originalTimestamp'] = iso(original);
-    event['sentAt'] = iso(sentAt);
-    event['receivedAt'] = iso(receivedAt);
+    line += `,"context":${this.contextJson(user, type, page)}`;
+    line += r.chance(0.2) ? ',"integrations":{"All":true,"Salesforce":false}' : ',"integrations":{}';
+    line += `,"channel":"${user.mobile !== undefined ? 'mobile' : r.chance(0.9) ? 'browser' : 'server'}"`;
+    line += `,"originalTimestamp":"${iso(original)}","sentAt":"${iso(sentAt)}","receivedAt":"${iso(receivedAt)}"`;
     // Segment's correction: timestamp = receivedAt − (sentAt − originalTimestamp)
-    event['timestamp'] = iso(receivedAt - (sentAt - original));
-    event['projectId'] = this.sourceId;
-    event['version'] = 2;
-    const json = JSON.stringify(event);
-    const line = `${json.slice(0, -1)},"context":${this.contextJson(user, type, page)}}`;
-    const messageId = String(event['messageId']);
+    line += `,"timestamp":"${iso(receivedAt - (sentAt - original))}","projectId":"${this.sourceId}","version":2}`;
     return name === undefined ? { line, type, messageId } : { line, type, messageId, name };
   }
 

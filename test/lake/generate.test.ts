@@ -183,6 +183,9 @@ void describe('generateLines', () => {
       byType('alias').every((e) => typeof e['previousId'] === 'string' && typeof e['userId'] === 'string'),
     );
     assert.ok(byType('group').every((e) => typeof e['groupId'] === 'string'));
+    // Apps send screens, browsers send pages.
+    assert.ok(byType('screen').every((e) => isRecord(e['context']) && isRecord(e['context']['device'])));
+    assert.ok(byType('page').every((e) => isRecord(e['context']) && isRecord(e['context']['page'])));
     // Segment's correction holds on every event.
     for (const e of events) {
       const ms = (f: string): number => Date.parse(String(e[f]));
