@@ -5,10 +5,10 @@
  * suffixed), because the lake loses no value.
  *
  * Prepare runs this for every event, so a single {@link RowBuilder} is reused across rows and
- * values are kept as ready-to-write JSON text; names come from the cached {@link NameNode} trie.
+ * values are kept as ready-to-write JSON text; columns are the chunk's interned {@link ColumnSlot}s.
  */
-import type { NameNode, SegmentType } from './naming.ts';
-import { suffixName } from './naming.ts';
+import type { ColumnSlot, NameNode, SegmentType } from './naming.ts';
+import { ColumnNames, suffixName } from './naming.ts';
 import type { ColumnType, QuarantineReason } from './types.ts';
 import { normaliseTimestamp } from './types.ts';
 
@@ -57,8 +57,8 @@ function stringifyExact(value: unknown): string {
 export class RowBuilder {
   /** Number of columns; entries past it in the arrays are stale. */
   size = 0;
-  /** Column names, `size` of them. */
-  readonly names: string[] = [];
+  /** Column of each value, `size` of them. */
+  readonly slots: ColumnSlot[] = [];
   /** Values as JSON text (`"a"`, `12`, `true`), ready to write. */
   readonly values: string[] = [];
   /** Inferred type of each value. */
@@ -66,7 +66,8 @@ export class RowBuilder {
   private readonly exact: boolean[] = [];
   private readonly fixed: boolean[] = [];
   private readonly hoisted: boolean[] = [];
-  private readonly index = new Map<string, number>();
+  /** Stamps the slots taken by the current row; a new number empties the row in O(1). */
+  private row = 0;
   /** Set by flattening when the event cannot be a row. */
   rejection: Rejection | undefined;
   /**
@@ -75,65 +76,79 @@ export class RowBuilder {
    */
   inexact = false;
 
+  /** @param names the chunk's column names, which every row of this builder uses */
+  constructor(readonly names: ColumnNames = new ColumnNames()) {}
+
   /** Empties the builder for the next row. */
   reset(): void {
     this.size = 0;
-    this.index.clear();
+    this.row++;
     this.rejection = undefined;
     this.inexact = false;
   }
 
   /** Adds a Segment standard column; it keeps its name whatever comes later. */
-  addStandard(name: string, json: string, type: ColumnType): void {
-    this.push(name, json, type, true, true, false);
+  addStandard(slot: ColumnSlot, json: string, type: ColumnType): void {
+    this.push(slot, json, type, true, true, false);
   }
 
   /**
-   * Adds a flattened value. `exact` says the raw key path is already spelled `name`; `alt`, given
-   * for a hoisted property or trait, is its prefixed name, taken when `name` is already a column
-   * from outside the payload.
+   * Adds a flattened value. `exact` says the raw key path is already spelled as the column; `alt`,
+   * given for a hoisted property or trait, is its prefixed column, taken when the plain one is
+   * already a column from outside the payload.
    */
-  add(name: string, json: string, type: ColumnType, exact: boolean, alt?: string): void {
+  add(slot: ColumnSlot, json: string, type: ColumnType, exact: boolean, alt?: ColumnSlot): void {
     const hoisted = alt !== undefined;
-    const at = this.index.get(name);
-    if (at === undefined) {
-      this.push(name, json, type, exact, false, hoisted);
-    } else if (alt !== undefined && !this.hoisted[at] && !this.index.has(alt)) {
+    if (slot.row !== this.row) {
+      this.push(slot, json, type, exact, false, hoisted);
+      return;
+    }
+    const at = slot.index;
+    if (alt !== undefined && !this.hoisted[at] && alt.row !== this.row) {
       this.push(alt, json, type, false, false, true);
     } else if (exact && !this.exact[at] && !this.fixed[at]) {
-      const moved = this.freeName(name);
-      this.names[at] = moved;
-      this.index.set(moved, at);
-      this.index.delete(name);
-      this.push(name, json, type, true, false, hoisted);
+      const moved = this.freeSlot(slot.name);
+      this.slots[at] = moved;
+      moved.row = this.row;
+      moved.index = at;
+      this.push(slot, json, type, true, false, hoisted);
     } else {
-      this.push(this.freeName(name), json, type, false, false, hoisted);
+      this.push(this.freeSlot(slot.name), json, type, false, false, hoisted);
     }
   }
 
-  /** The row as one NDJSON line (without the newline). Names are [a-z0-9_], so need no escaping. */
+  /** Whether a column of this name is in the current row. */
+  has(name: string): boolean {
+    return this.names.slot(name).row === this.row;
+  }
+
+  /** The row as one NDJSON line (without the newline). */
   toJson(): string {
     let out = '{';
-    for (let i = 0; i < this.size; i++) out += `${i === 0 ? '' : ','}"${this.names[i]}":${this.values[i]}`;
+    for (let i = 0; i < this.size; i++) {
+      if (i > 0) out += ',';
+      out += (this.slots[i] as ColumnSlot).key + (this.values[i] as string);
+    }
     return `${out}}`;
   }
 
-  private freeName(name: string): string {
+  private freeSlot(name: string): ColumnSlot {
     for (let n = 2; ; n++) {
-      const candidate = suffixName(name, `_${n}`);
-      if (!this.index.has(candidate)) return candidate;
+      const candidate = this.names.slot(suffixName(name, `_${n}`));
+      if (candidate.row !== this.row) return candidate;
     }
   }
 
-  private push(name: string, json: string, type: ColumnType, exact: boolean, fixed: boolean, hoisted: boolean): void {
+  private push(slot: ColumnSlot, json: string, type: ColumnType, exact: boolean, fixed: boolean, hoisted: boolean): void {
     const i = this.size++;
-    this.names[i] = name;
+    slot.row = this.row;
+    slot.index = i;
+    this.slots[i] = slot;
     this.values[i] = json;
     this.types[i] = type;
     this.exact[i] = exact;
     this.fixed[i] = fixed;
     this.hoisted[i] = hoisted;
-    this.index.set(name, i);
   }
 }
 
@@ -217,8 +232,8 @@ function addValue(ctx: FlattenContext, node: NameNode, value: unknown, hoisted: 
     default:
       return true;
   }
-  if (hoisted && node.alt !== undefined && node.isStandardIn(ctx.type)) ctx.builder.add(node.alt, json, type, false);
-  else ctx.builder.add(node.name, json, type, node.exact, hoisted ? node.alt : undefined);
+  if (hoisted && node.alt !== undefined && node.slot.isStandardIn(ctx.type)) ctx.builder.add(node.alt, json, type, false);
+  else ctx.builder.add(node.slot, json, type, node.exact, hoisted ? node.alt : undefined);
   return true;
 }
 

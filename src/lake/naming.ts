@@ -173,53 +173,27 @@ export function isStandardColumn(type: SegmentType, name: string): boolean {
 
 const TYPE_BIT: Readonly<Record<SegmentType, number>> = { identify: 1, track: 2, page: 4, screen: 8, group: 16, alias: 32 };
 
-/** Nodes kept in all name caches together; past this, names are computed without caching. */
-const MAX_CACHED_NODES = 200_000;
-let cachedNodes = 0;
-
 /**
- * One flattened key path and its column name. Children are cached by raw key, so naming a
- * repeated key costs one Map lookup. A node under `properties`/`traits` also carries `alt`, the
- * prefixed name (`properties_<name>`) used when the plain name is a standard column or taken.
+ * One column name, interned per chunk by {@link ColumnNames}: every key that names the same
+ * column shares one slot, so a row detects a clash by identity (`row`) instead of a Map lookup,
+ * and a table keeps types in an array indexed by `id`.
  */
-export class NameNode {
-  private readonly children = new Map<string, NameNode | null>();
+export class ColumnSlot {
+  /** The row that last used this name (see RowBuilder), and the column's position in it. */
+  row = -1;
+  index = 0;
+  /** `"name":`, the slot's prefix in an NDJSON row; names are [a-z0-9_], so need no escaping. */
+  readonly key: string;
   private standardMask = -1;
 
-  /**
-   * @param name the column name ('' for a root)
-   * @param exact whether the raw key path joined with `_` is already this name, so it wins a collision
-   * @param alt the prefixed name of a hoisted property or trait
-   */
   constructor(
     readonly name: string,
-    readonly exact: boolean,
-    readonly alt?: string,
-  ) {}
-
-  /** The node of `key` below this one, or null when the key has no letter or digit. */
-  child(key: string): NameNode | null {
-    const cached = this.children.get(key);
-    if (cached !== undefined) return cached;
-    const segment = snakeCase(key);
-    let node: NameNode | null = null;
-    if (segment !== '') {
-      const joined = this.name === '' ? segment : `${this.name}_${segment}`;
-      const name = limitName(joined);
-      const exact = this.exact && segment === key && name === joined;
-      node =
-        this.alt === undefined
-          ? new NameNode(name, exact)
-          : new NameNode(name, exact, limitName(`${this.alt}_${segment}`));
-    }
-    if (cachedNodes < MAX_CACHED_NODES) {
-      cachedNodes++;
-      this.children.set(key, node);
-    }
-    return node;
+    readonly id: number,
+  ) {
+    this.key = `"${name}":`;
   }
 
-  /** Whether this node's name is a standard column of a `type` table (cached per type). */
+  /** Whether this name is a standard column of a `type` table (cached per type). */
   isStandardIn(type: SegmentType): boolean {
     if (this.standardMask === -1) {
       let mask = 0;
@@ -230,12 +204,107 @@ export class NameNode {
   }
 }
 
-/** A fresh root for top-level event fields (`context` → `context_*`). */
-export function envelopeRoot(): NameNode {
-  return new NameNode('', true);
+/** Trie nodes kept per {@link ColumnNames}; past this, names are computed without caching. */
+const MAX_CACHED_NODES = 100_000;
+
+/**
+ * One flattened key path and its column. Children are cached by raw key, so naming a repeated
+ * key costs one Map lookup. A node under `properties`/`traits` also carries `alt`, the prefixed
+ * column (`properties_<name>`) used when the plain one is a standard column or taken.
+ */
+export class NameNode {
+  private readonly children = new Map<string, NameNode | null>();
+
+  /**
+   * @param names the chunk's registry, which interns the slots
+   * @param slot the column (a root's is the empty name)
+   * @param exact whether the raw key path joined with `_` is already this name, so it wins a collision
+   * @param alt the prefixed column of a hoisted property or trait
+   */
+  constructor(
+    private readonly names: ColumnNames,
+    readonly slot: ColumnSlot,
+    readonly exact: boolean,
+    readonly alt?: ColumnSlot,
+  ) {}
+
+  /** The column name. */
+  get name(): string {
+    return this.slot.name;
+  }
+
+  /** The node of `key` below this one, or null when the key has no letter or digit. */
+  child(key: string): NameNode | null {
+    const cached = this.children.get(key);
+    if (cached !== undefined) return cached;
+    const segment = snakeCase(key);
+    let node: NameNode | null = null;
+    if (segment !== '') {
+      const parent = this.slot.name;
+      const joined = parent === '' ? segment : `${parent}_${segment}`;
+      const name = limitName(joined);
+      const exact = this.exact && segment === key && name === joined;
+      const alt = this.alt === undefined ? undefined : this.names.slot(limitName(`${this.alt.name}_${segment}`));
+      node = new NameNode(this.names, this.names.slot(name), exact, alt);
+    }
+    if (this.names.cachedNodes < MAX_CACHED_NODES) {
+      this.names.cachedNodes++;
+      this.children.set(key, node);
+    }
+    return node;
+  }
 }
 
-/** A fresh root for a hoisted payload (`properties` or `traits`), whose fields become top-level columns. */
-export function hoistedRoot(prefix: 'properties' | 'traits'): NameNode {
-  return new NameNode('', true, prefix);
+/** The columns every row starts with (those the event has). */
+export type StandardColumn =
+  | 'id' | 'received_at' | 'timestamp' | 'original_timestamp' | 'sent_at' | 'anonymous_id' | 'user_id'
+  | 'group_id' | 'previous_id' | 'event' | 'event_text' | 'type';
+
+/**
+ * The column names of one chunk: the roots of its name tries and the interned slots. Prepare
+ * makes one per chunk, so the caches die with the chunk however many distinct keys it had.
+ */
+export class ColumnNames {
+  private readonly slots = new Map<string, ColumnSlot>();
+  /** Nodes cached in this chunk's tries. */
+  cachedNodes = 0;
+  /** Root of top-level event fields (`context` → `context_*`). */
+  readonly envelope: NameNode;
+  /** Root of hoisted `properties`, whose fields become top-level columns. */
+  readonly properties: NameNode;
+  /** Root of hoisted `traits`. */
+  readonly traits: NameNode;
+  /** The slots of the columns Prepare writes before any flattened field. */
+  readonly standard: Readonly<Record<StandardColumn, ColumnSlot>>;
+
+  constructor() {
+    this.standard = {
+      id: this.slot('id'),
+      received_at: this.slot('received_at'),
+      timestamp: this.slot('timestamp'),
+      original_timestamp: this.slot('original_timestamp'),
+      sent_at: this.slot('sent_at'),
+      anonymous_id: this.slot('anonymous_id'),
+      user_id: this.slot('user_id'),
+      group_id: this.slot('group_id'),
+      previous_id: this.slot('previous_id'),
+      event: this.slot('event'),
+      event_text: this.slot('event_text'),
+      type: this.slot('type'),
+    };
+    const root = this.slot('');
+    this.envelope = new NameNode(this, root, true);
+    this.properties = new NameNode(this, root, true, this.slot('properties'));
+    this.traits = new NameNode(this, root, true, this.slot('traits'));
+  }
+
+  /** The slot of a column name, the same object for the same name within this chunk. */
+  slot(name: string): ColumnSlot {
+    let slot = this.slots.get(name);
+    if (slot === undefined) {
+      slot = new ColumnSlot(name, this.slots.size);
+      this.slots.set(name, slot);
+    }
+    return slot;
+  }
 }

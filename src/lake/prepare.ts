@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FlattenContext, Rejection } from './flatten.ts';
 import { isRecord, RowBuilder } from './flatten.ts';
+import type { ColumnSlot } from './naming.ts';
+import { ColumnNames } from './naming.ts';
 import { parseRawObjectKey, readRawLines } from './raw-layout.ts';
 import type { NormalisedEvent } from './segment-event.ts';
 import { buildEventRow, normaliseEvent, parseEventJson, TooDeepError } from './segment-event.ts';
@@ -82,7 +84,10 @@ class TableOutput {
   rows = 0;
   /** Whether the last append filled the buffer, so the file is due a flush. */
   pending = false;
-  readonly types = new Map<string, ColumnType>();
+  /** The table's columns in first-seen order. */
+  readonly columns: ColumnSlot[] = [];
+  /** Type of each column, indexed by its slot id. */
+  readonly types: (ColumnType | undefined)[] = [];
   readonly partitions = new Map<string, number>();
   constructor(
     readonly key: string,
@@ -118,7 +123,7 @@ class ChunkState {
   prepared = 0;
   duplicates = 0;
   private readonly seen = new Set<string>();
-  private readonly builder = new RowBuilder();
+  private readonly builder = new RowBuilder(new ColumnNames());
   private readonly ctx: FlattenContext;
 
   constructor(
@@ -146,11 +151,10 @@ class ChunkState {
     }
     if ('reason' in event) return event;
     let out = this.tables.get(event.table);
-    const known = out?.types;
-    let columns = (known?.size ?? 0) + builder.size;
-    if (columns > limits.maxColumns && known !== undefined) {
+    let columns = (out?.columns.length ?? 0) + builder.size;
+    if (columns > limits.maxColumns && out !== undefined) {
       // Only the row's new columns count; most rows bring none.
-      for (let i = 0; i < builder.size; i++) if (known.has(builder.names[i] ?? '')) columns--;
+      for (let i = 0; i < builder.size; i++) if (out.types[(builder.slots[i] as ColumnSlot).id] !== undefined) columns--;
     }
     if (columns > limits.maxColumns) {
       return {
@@ -166,10 +170,12 @@ class ChunkState {
     }
     const types = out.types;
     for (let i = 0; i < builder.size; i++) {
-      const name = builder.names[i] ?? '';
-      const type = builder.types[i] ?? 'string';
-      const before = types.get(name);
-      if (before !== type) types.set(name, widenType(before, type) ?? type);
+      const slot = builder.slots[i] as ColumnSlot;
+      const type = builder.types[i] as ColumnType;
+      const before = types[slot.id];
+      if (before === type) continue;
+      if (before === undefined) out.columns.push(slot);
+      types[slot.id] = widenType(before, type) ?? type;
     }
     const r = event.receivedAt;
     const partition = `day=${r.slice(0, 10)}/hr=${r.slice(11, 13)}`;
@@ -258,7 +264,7 @@ export async function prepareChunk(input: PrepareInput, options: PrepareOptions)
       tables[name] = {
         rows: out.rows,
         stagingKey: out.key,
-        columns: Object.fromEntries(out.types),
+        columns: Object.fromEntries(out.columns.map((slot) => [slot.name, out.types[slot.id] ?? 'string'])),
         partitions: Object.fromEntries([...out.partitions].sort(byKey)),
       };
     }

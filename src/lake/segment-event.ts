@@ -8,8 +8,8 @@
  */
 import type { FlattenContext, Rejection } from './flatten.ts';
 import { flattenObject, isRecord, stringifyJson } from './flatten.ts';
-import type { NameNode, SegmentType } from './naming.ts';
-import { envelopeRoot, hoistedRoot, trackTableName, TYPE_TABLES } from './naming.ts';
+import type { SegmentType } from './naming.ts';
+import { trackTableName, TYPE_TABLES } from './naming.ts';
 import type { Instant } from './types.ts';
 import { formatTimestamp, parseTimestamp } from './types.ts';
 
@@ -312,12 +312,6 @@ const SKIPPED: Readonly<Record<SegmentType, ReadonlySet<string>>> = {
   alias: new Set([...CONSUMED, PAYLOAD.alias]),
 };
 
-const ENVELOPE = envelopeRoot();
-const HOISTED: Readonly<Record<'properties' | 'traits', NameNode>> = {
-  properties: hoistedRoot('properties'),
-  traits: hoistedRoot('traits'),
-};
-
 /**
  * Builds the event's row in `ctx.builder`: id, received_at, timestamp, original_timestamp,
  * sent_at, the identity columns, event and event_text (tracks) and type; then every other field
@@ -326,35 +320,37 @@ const HOISTED: Readonly<Record<'properties' | 'traits', NameNode>> = {
  */
 export function buildEventRow(ctx: FlattenContext, event: Record<string, unknown>, normalised: NormalisedEvent): boolean {
   const b = ctx.builder;
+  const std = b.names.standard;
   b.reset();
-  b.addStandard('id', JSON.stringify(normalised.messageId), 'string');
-  b.addStandard('received_at', `"${normalised.receivedAt}"`, 'timestamp');
-  b.addStandard('timestamp', `"${normalised.timestamp}"`, 'timestamp');
-  if (normalised.originalTimestamp !== undefined) b.addStandard('original_timestamp', `"${normalised.originalTimestamp}"`, 'timestamp');
-  if (normalised.sentAt !== undefined) b.addStandard('sent_at', `"${normalised.sentAt}"`, 'timestamp');
+  b.addStandard(std.id, JSON.stringify(normalised.messageId), 'string');
+  b.addStandard(std.received_at, `"${normalised.receivedAt}"`, 'timestamp');
+  b.addStandard(std.timestamp, `"${normalised.timestamp}"`, 'timestamp');
+  if (normalised.originalTimestamp !== undefined) b.addStandard(std.original_timestamp, `"${normalised.originalTimestamp}"`, 'timestamp');
+  if (normalised.sentAt !== undefined) b.addStandard(std.sent_at, `"${normalised.sentAt}"`, 'timestamp');
   for (const [field, column] of ID_FIELDS) {
     const value = event[field];
     if (value === undefined || value === null) continue;
     if (typeof value === 'number' && !Number.isSafeInteger(value) && Number.isInteger(value)) b.inexact = true;
-    b.addStandard(column, JSON.stringify(typeof value === 'string' ? value : stringifyJson(value)), 'string');
+    b.addStandard(std[column], JSON.stringify(typeof value === 'string' ? value : stringifyJson(value)), 'string');
   }
   if (normalised.eventName !== undefined) {
-    b.addStandard('event', `"${normalised.table}"`, 'string');
-    b.addStandard('event_text', JSON.stringify(normalised.eventName), 'string');
+    b.addStandard(std.event, `"${normalised.table}"`, 'string');
+    b.addStandard(std.event_text, JSON.stringify(normalised.eventName), 'string');
   }
-  b.addStandard('type', `"${normalised.type}"`, 'string');
+  b.addStandard(std.type, `"${normalised.type}"`, 'string');
 
   const payloadField = PAYLOAD[normalised.type];
   const payload = event[payloadField];
-  if (!flattenObject(ctx, event, ENVELOPE, 1, false, SKIPPED[normalised.type])) return false;
+  const names = b.names;
+  if (!flattenObject(ctx, event, names.envelope, 1, false, SKIPPED[normalised.type])) return false;
   // A payload that is not an object (a string, an array) is kept as an ordinary field.
-  if (payload !== undefined && !isRecord(payload) && !flattenObject(ctx, { [payloadField]: payload }, ENVELOPE, 1, false)) return false;
+  if (payload !== undefined && !isRecord(payload) && !flattenObject(ctx, { [payloadField]: payload }, names.envelope, 1, false)) return false;
   if (isRecord(payload)) {
     if (ctx.maxDepth < 2) {
       b.rejection = { reason: 'too_deep', detail: `'${payloadField}' nests deeper than ${ctx.maxDepth} levels` };
       return false;
     }
-    if (!flattenObject(ctx, payload, HOISTED[payloadField], 2, true)) return false;
+    if (!flattenObject(ctx, payload, names[payloadField], 2, true)) return false;
   }
   return true;
 }

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { flattenObject, RowBuilder, stringifyJson } from '../../src/lake/flatten.ts';
 import type { FlattenContext } from '../../src/lake/flatten.ts';
-import { envelopeRoot, hoistedRoot, type SegmentType } from '../../src/lake/naming.ts';
+import type { SegmentType } from '../../src/lake/naming.ts';
 import { COLUMN_TYPES, widenType, type ColumnType } from '../../src/lake/types.ts';
 
 interface Flat {
@@ -22,11 +22,11 @@ function flatten(envelope: Record<string, unknown>, payload?: Record<string, unk
   const builder = new RowBuilder();
   builder.reset();
   const ctx: FlattenContext = { builder, type, maxDepth };
-  let ok = flattenObject(ctx, envelope, envelopeRoot(), 1, false);
-  if (ok && payload !== undefined) ok = flattenObject(ctx, payload, hoistedRoot('properties'), 2, true);
+  let ok = flattenObject(ctx, envelope, builder.names.envelope, 1, false);
+  if (ok && payload !== undefined) ok = flattenObject(ctx, payload, builder.names.properties, 2, true);
   const row = JSON.parse(builder.toJson()) as Record<string, unknown>;
   const types: Record<string, ColumnType> = {};
-  for (let i = 0; i < builder.size; i++) types[builder.names[i] ?? ''] = builder.types[i] ?? 'string';
+  for (let i = 0; i < builder.size; i++) types[builder.slots[i]?.name ?? ''] = builder.types[i] ?? 'string';
   return { row, types, ok, builder };
 }
 
@@ -97,9 +97,9 @@ void describe('flattening', () => {
   void test('moves a property off a standard column to its prefixed name', () => {
     const builder = new RowBuilder();
     builder.reset();
-    builder.addStandard('id', '"m1"', 'string');
+    builder.addStandard(builder.names.standard.id, '"m1"', 'string');
     const ctx: FlattenContext = { builder, type: 'track', maxDepth: 16 };
-    flattenObject(ctx, { id: 'mine', received_at: 'x', context: { ip: 'p' }, event: 'e', plan: 'pro' }, hoistedRoot('properties'), 2, true);
+    flattenObject(ctx, { id: 'mine', received_at: 'x', context: { ip: 'p' }, event: 'e', plan: 'pro' }, builder.names.properties, 2, true);
     assert.deepEqual(JSON.parse(builder.toJson()), {
       id: 'm1',
       properties_id: 'mine',

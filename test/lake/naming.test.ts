@@ -5,8 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  envelopeRoot,
-  hoistedRoot,
+  ColumnNames,
   isStandardColumn,
   limitName,
   MAX_NAME_LENGTH,
@@ -117,9 +116,9 @@ void describe('standard columns', () => {
   });
 });
 
-void describe('NameNode', () => {
+void describe('ColumnNames', () => {
   void test('joins nested keys with _ and remembers them', () => {
-    const root = envelopeRoot();
+    const root = new ColumnNames().envelope;
     const page = root.child('context')?.child('page')?.child('referrerUrl');
     assert.equal(page?.name, 'context_page_referrer_url');
     assert.equal(page?.exact, false);
@@ -129,9 +128,22 @@ void describe('NameNode', () => {
   });
 
   void test('gives payload keys their prefixed alternative', () => {
-    const node = hoistedRoot('properties').child('context')?.child('ip');
+    const node = new ColumnNames().properties.child('context')?.child('ip');
     assert.equal(node?.name, 'context_ip');
-    assert.equal(node?.alt, 'properties_context_ip');
-    assert.ok(node?.isStandardIn('track'));
+    assert.equal(node?.alt?.name, 'properties_context_ip');
+    assert.ok(node?.slot.isStandardIn('track'));
+  });
+
+  void test('gives every key naming the same column the same slot', () => {
+    const names = new ColumnNames();
+    const a = names.envelope.child('userName');
+    const b = names.envelope.child('user_name');
+    const c = names.envelope.child('user')?.child('name');
+    assert.ok(a && b && c);
+    assert.notEqual(a, b);
+    assert.equal(a.slot, b.slot);
+    assert.equal(a.slot, c.slot);
+    assert.equal(names.slot('user_name'), a.slot);
+    assert.notEqual(new ColumnNames().slot('user_name'), a.slot, 'slots belong to one chunk');
   });
 });
