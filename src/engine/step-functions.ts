@@ -558,6 +558,30 @@ export class StepFunctions {
     return {};
   }
 
+  private async taggable(arn: string): Promise<void> {
+    if (!arn?.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(arn));
+    const exists = arn.includes(':activity:') ? await this.store.getActivity(arn) : await this.store.getStateMachine(arn);
+    if (!exists) throw new SfnServiceError('ResourceNotFound', `Resource not found: '${arn}'`);
+  }
+
+  async tagResource(req: { resourceArn: string; tags: { key: string; value: string }[] }) {
+    await this.taggable(req.resourceArn);
+    await this.store.tagResource(req.resourceArn, Object.fromEntries((req.tags ?? []).map((t) => [t.key, t.value])));
+    return {};
+  }
+
+  async untagResource(req: { resourceArn: string; tagKeys: string[] }) {
+    await this.taggable(req.resourceArn);
+    await this.store.untagResource(req.resourceArn, req.tagKeys ?? []);
+    return {};
+  }
+
+  async listTagsForResource(req: { resourceArn: string }) {
+    await this.taggable(req.resourceArn);
+    const tags = await this.store.listTags(req.resourceArn);
+    return { tags: Object.entries(tags).map(([key, value]) => ({ key, value })) };
+  }
+
   async sendTaskHeartbeat(req: { taskToken: string }) {
     const task = await this.openTask(req.taskToken);
     if (task.heartbeat_seconds !== null) {

@@ -166,6 +166,11 @@ export interface Store {
   /** Open tasks whose resource is not an activity (in-process handlers), to re-run after a restart. */
   openTasksOfResources(prefix: string): Promise<DbActivityTask[]>;
 
+  /** Adds or replaces tags on a resource. */
+  tagResource(arn: string, tags: Record<string, string>): Promise<void>;
+  untagResource(arn: string, keys: readonly string[]): Promise<void>;
+  listTags(arn: string): Promise<Record<string, string>>;
+
   /** Deletes closed executions that stopped before `beforeMs`, with their history; returns how many. */
   purgeExecutions(beforeMs: number): Promise<number>;
   close(): Promise<void>;

@@ -92,5 +92,13 @@ export const engineMigrations: MigrationSet = {
     CREATE INDEX activity_tasks_queue ON activity_tasks (activity_arn, status, created_ms);
     CREATE INDEX activity_tasks_by_execution ON activity_tasks (execution_arn);
     `,
+    `
+    CREATE TABLE tags (
+      resource_arn TEXT NOT NULL,
+      key TEXT NOT NULL,
+      value TEXT NOT NULL,
+      PRIMARY KEY (resource_arn, key)
+    ) WITHOUT ROWID;
+    `,
   ],
 };

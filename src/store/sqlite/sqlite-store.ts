@@ -79,6 +79,7 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       this.st('DELETE FROM state_machines WHERE arn = ?').run(arn);
       this.st('DELETE FROM state_machine_versions WHERE state_machine_arn = ?').run(arn);
+      this.st('DELETE FROM tags WHERE resource_arn = ?').run(arn);
     })();
   }
 
@@ -280,6 +281,24 @@ export class SqliteStore implements Store {
     return this.st(`SELECT * FROM activity_tasks WHERE status <> 'closed' AND activity_arn NOT LIKE ? ORDER BY created_ms`).all(
       `${prefix}%`,
     ) as DbActivityTask[];
+  }
+
+  async tagResource(arn: string, tags: Record<string, string>): Promise<void> {
+    this.db.transaction(() => {
+      const put = this.st('INSERT INTO tags (resource_arn, key, value) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value');
+      for (const [key, value] of Object.entries(tags)) put.run(arn, key, value);
+    })();
+  }
+
+  async untagResource(arn: string, keys: readonly string[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const key of keys) this.st('DELETE FROM tags WHERE resource_arn = ? AND key = ?').run(arn, key);
+    })();
+  }
+
+  async listTags(arn: string): Promise<Record<string, string>> {
+    const rows = this.st('SELECT key, value FROM tags WHERE resource_arn = ? ORDER BY key').all(arn) as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
   }
 
   async purgeExecutions(beforeMs: number): Promise<number> {
