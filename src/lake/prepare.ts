@@ -9,7 +9,6 @@
  * an earlier attempt left and then writes the same keys, so a retry never duplicates rows.
  */
 import * as fsp from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FlattenContext, Rejection } from './flatten.ts';
@@ -37,14 +36,17 @@ export interface PrepareOptions {
 
 /** Bytes buffered per output file before a write. */
 const BUFFER_BYTES = 1 << 20;
+/** First buffer of a file; it doubles up to BUFFER_BYTES, so a chunk with many small tables stays small. */
+const FIRST_BUFFER_BYTES = 16 << 10;
 
 /**
  * An append-only temp file written in large chunks. Each line is encoded into a byte buffer as
  * soon as it is appended, so the row's string dies young instead of piling up for the collector.
+ * The file is opened only to write a filled buffer, so a chunk with a thousand tables does not
+ * hold a thousand descriptors.
  */
 class BufferedFile {
-  private handle: FileHandle | undefined;
-  private buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private buffer = Buffer.allocUnsafe(FIRST_BUFFER_BYTES);
   private used = 0;
   private readonly full: { bytes: Buffer; length: number }[] = [];
 
@@ -54,28 +56,38 @@ class BufferedFile {
   append(line: string): boolean {
     const worst = line.length * 3 + 1;
     if (this.used + worst > this.buffer.length) {
-      if (this.used > 0) this.full.push({ bytes: this.buffer, length: this.used });
-      this.buffer = Buffer.allocUnsafe(Math.max(BUFFER_BYTES, worst));
-      this.used = 0;
+      if (this.buffer.length < BUFFER_BYTES && this.used + worst <= BUFFER_BYTES) {
+        const bigger = Buffer.allocUnsafe(Math.min(BUFFER_BYTES, Math.max(this.buffer.length * 2, this.used + worst)));
+        this.buffer.copy(bigger, 0, 0, this.used);
+        this.buffer = bigger;
+      } else {
+        if (this.used > 0) this.full.push({ bytes: this.buffer, length: this.used });
+        this.buffer = Buffer.allocUnsafe(Math.max(BUFFER_BYTES, worst));
+        this.used = 0;
+      }
     }
     this.used += this.buffer.write(line, this.used, 'utf8');
     this.buffer[this.used++] = 10;
     return this.full.length > 0;
   }
 
-  /** Writes the filled buffers. */
+  /** Appends the filled buffers to the file. */
   async flush(): Promise<void> {
-    this.handle ??= await fsp.open(this.path, 'w');
-    for (const { bytes, length } of this.full.splice(0)) await this.handle.write(bytes, 0, length);
+    if (this.full.length === 0) return;
+    const handle = await fsp.open(this.path, 'a');
+    try {
+      for (const { bytes, length } of this.full.splice(0)) await handle.write(bytes, 0, length);
+    } finally {
+      await handle.close();
+    }
   }
 
-  /** Writes everything and closes the file (creating it, empty, if nothing was appended). */
+  /** Writes everything out (creating the file, empty, if nothing was appended). */
   async close(): Promise<void> {
     if (this.used > 0) this.full.push({ bytes: this.buffer, length: this.used });
     this.used = 0;
+    await fsp.appendFile(this.path, '');
     await this.flush();
-    await this.handle?.close();
-    this.handle = undefined;
   }
 }
 

@@ -218,6 +218,21 @@ void describe('prepareChunk', () => {
     assert.equal(s.tables.order_completed?.columns.huge, 'double');
   });
 
+  void test('writes every row of a chunk with hundreds of tables and tables past the write buffer', async () => {
+    const lines: Record<string, unknown>[] = [];
+    for (let i = 0; i < 300; i++) lines.push(track(`t${i}`, { event: `Event ${i}` }));
+    const padding = 'p'.repeat(400);
+    for (let i = 0; i < 4000; i++) lines.push(track(`big${i}`, { event: 'Big', properties: { i, padding } }));
+    const key = await putRaw(lines);
+    const s = await prepareChunk({ sourceId: 'src1', syncId: 'sync1', chunkId: 'many', rawKeys: [key] }, { rawStore: raw, lakeStore: lake });
+    reconciles(s);
+    assert.equal(Object.keys(s.tables).length, 301);
+    const big = await rows(lake, s.tables.big?.stagingKey ?? '');
+    assert.equal(big.length, 4000);
+    assert.deepEqual(big.map((r) => r.i), Array.from({ length: 4000 }, (_, i) => i), 'in order, none lost or repeated');
+    assert.equal((await rows(lake, s.tables.event_299?.stagingKey ?? '')).length, 1);
+  });
+
   void test('applies lowered limits from the options', async () => {
     const key = await putRaw([track('l1', { properties: { a: 1, b: 2, c: 3 } }), track('l2')]);
     const s = await prepareChunk(
