@@ -87,6 +87,8 @@ export interface CompiledState {
   branches: CompiledMachine[];
   retry: CompiledRetrier[];
   catch: CompiledCatcher[];
+  /** Whether any field reads the context object (`$$`, `$states.context`); if not, it is not built. */
+  usesContext: boolean;
   definition: State;
 }
 
@@ -204,7 +206,9 @@ function compileCondition(condition: unknown): (env: EvalEnv) => Promise<boolean
 function compileState(name: string, s: State, inherited: QueryLanguage): CompiledState {
   const jsonata = (s.QueryLanguage ?? inherited) === 'JSONata';
   const d = s as State & Record<string, unknown>;
-  const state: CompiledState = { name, type: s.Type, jsonata, choices: [], branches: [], retry: [], catch: [], definition: s };
+  const text = JSON.stringify(s);
+  const usesContext = text.includes('$$') || text.includes('$states.context');
+  const state: CompiledState = { name, type: s.Type, jsonata, choices: [], branches: [], retry: [], catch: [], usesContext, definition: s };
   if (s.Next !== undefined) state.next = s.Next;
   if (!jsonata) {
     const inputPath = optionalPath(s.InputPath);

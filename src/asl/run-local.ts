@@ -11,6 +11,7 @@ import type { Outcome } from './step.ts';
 import { validateDefinition } from './validate.ts';
 import { advance, machineIndex, newRuntime } from './interpreter.ts';
 import type { AdvanceContext, TaskRequest, TimerRequest, Wake } from './interpreter.ts';
+import type { CompiledMachine } from './compile.ts';
 
 /** Time as the runner sees it. A virtual clock makes Wait states and back-off instant in tests. */
 export interface Clock {
@@ -90,6 +91,26 @@ async function runHandler(handler: TaskHandler | undefined, request: TaskRequest
   }
 }
 
+const compiledCache = new Map<string, { root: CompiledMachine; machines: ReadonlyMap<string, CompiledMachine> }>();
+
+/** Validates and compiles a definition once per text; running it again reuses the result. */
+function compiledOnce(definition: string | object): { root: CompiledMachine; machines: ReadonlyMap<string, CompiledMachine> } {
+  const key = typeof definition === 'string' ? definition : JSON.stringify(definition);
+  let compiled = compiledCache.get(key);
+  if (!compiled) {
+    const parsed = parseDefinition(definition);
+    const diagnostics = validateDefinition(parsed);
+    if (diagnostics.length > 0) {
+      throw new StatesError(StatesErrorName.Runtime, `Invalid State Machine Definition: ${diagnostics.map((d) => d.message).join('; ')}`);
+    }
+    const root = compileMachine(parsed);
+    compiled = { root, machines: machineIndex(root) };
+    if (compiledCache.size >= 128) compiledCache.clear();
+    compiledCache.set(key, compiled);
+  }
+  return compiled;
+}
+
 /** Runs `definition` (JSON text or object) on `input` (JSON text) to the end. */
 export async function runLocal(definition: string | object, input: string, options: RunLocalOptions = {}): Promise<LocalExecutionResult> {
   const region = options.region ?? 'us-east-1';
@@ -102,18 +123,13 @@ export async function runLocal(definition: string | object, input: string, optio
   const executionArn = express
     ? `arn:aws:states:${region}:${account}:express:${smName}:${execName}:${randomUUID()}`
     : `arn:aws:states:${region}:${account}:execution:${smName}:${execName}`;
-  const parsed = parseDefinition(definition);
-  const diagnostics = validateDefinition(parsed);
-  if (diagnostics.length > 0) {
-    throw new StatesError(StatesErrorName.Runtime, `Invalid State Machine Definition: ${diagnostics.map((d) => d.message).join('; ')}`);
-  }
+  const { root, machines } = compiledOnce(definition);
   let parsedInput: unknown;
   try {
     parsedInput = JSON.parse(input);
   } catch (e) {
     throw new StatesError(StatesErrorName.Runtime, `Invalid execution input: ${(e as Error).message}`);
   }
-  const root = compileMachine(parsed);
   const clock = options.clock ?? realClock;
   const random = options.random ?? Math.random;
   const handlers = options.tasks ?? {};
@@ -130,24 +146,50 @@ export async function runLocal(definition: string | object, input: string, optio
     execution: { Id: executionArn, Input: parsedInput, StartTime: new Date(startMs).toISOString(), Name: execName, RoleArn: roleArn, RedriveCount: 0 },
     stateMachine: { Id: stateMachineArn, Name: smName },
   });
-  const machines = machineIndex(root);
   const rt = newRuntime();
   const history: LocalExecutionResult['history'] = [];
   let timers: TimerRequest[] = [];
-  const inFlight = new Map<string, Promise<{ token: string; outcome: Outcome }>>();
+  /** Handlers that have finished, in the order they finished, and who waits for the next one. */
+  const finished: { token: string; outcome: Outcome }[] = [];
+  let running = 0;
+  let notify: (() => void) | undefined;
+  const open = new Set<string>();
   let end: Awaited<ReturnType<typeof advance>>['end'];
+  const pendingStarts: TaskRequest[] = [];
 
   const step = async (wake: Wake): Promise<void> => {
     const out = await advance(rt, wake, context());
-    history.push(...out.events);
-    timers.push(...out.timers);
-    const closed = new Set(out.closedTokens);
-    if (closed.size > 0) timers = timers.filter((t) => t.token === undefined || !closed.has(t.token));
-    for (const token of closed) inFlight.delete(token);
-    pendingStarts.push(...out.tasks);
+    for (const event of out.events) history.push(event);
+    for (const timer of out.timers) timers.push(timer);
+    if (out.closedTokens.length > 0) {
+      const closed = new Set(out.closedTokens);
+      timers = timers.filter((t) => t.token === undefined || !closed.has(t.token));
+      for (const token of closed) open.delete(token);
+    }
+    for (const request of out.tasks) pendingStarts.push(request);
     end ??= out.end;
   };
-  const pendingStarts: TaskRequest[] = [];
+  const launch = (request: TaskRequest): void => {
+    running++;
+    open.add(request.token);
+    void runHandler(handlers[request.resource], request).then((outcome) => {
+      running--;
+      finished.push({ token: request.token, outcome });
+      const wakeUp = notify;
+      notify = undefined;
+      wakeUp?.();
+    });
+  };
+  /** Waits for a handler to finish, or (on a real clock) until `due`; false on the deadline. */
+  const nextFinished = async (due: number): Promise<boolean> => {
+    if (finished.length > 0) return true;
+    await new Promise<void>((resolve) => {
+      notify = resolve;
+      if (!clock.virtual && Number.isFinite(due)) void clock.sleep(Math.max(0, due - clock.now())).then(resolve);
+    });
+    notify = undefined;
+    return finished.length > 0;
+  };
 
   await step({ kind: 'start', input, roleArn });
   while (!end) {
@@ -155,23 +197,20 @@ export async function runLocal(definition: string | object, input: string, optio
     for (const request of pendingStarts.splice(0)) {
       await step({ kind: 'taskStarted', token: request.token, workerName: 'local' });
       if (end) break;
-      inFlight.set(request.token, runHandler(handlers[request.resource], request).then((outcome) => ({ token: request.token, outcome })));
+      launch(request);
     }
     if (end) break;
     timers.sort((a, b) => a.due - b.due);
     const timer = timers[0];
     const due = timer?.due ?? Infinity;
-    if (inFlight.size > 0 && (clock.virtual || due > clock.now())) {
+    if ((running > 0 || finished.length > 0) && (clock.virtual || due > clock.now())) {
       // A handler finishing wins over a timer that is not yet due (always, on a virtual clock).
-      const race: Promise<{ token: string; outcome: Outcome } | undefined>[] = [...inFlight.values()];
-      if (!clock.virtual && timer) race.push(clock.sleep(Math.max(0, due - clock.now())).then(() => undefined));
-      const done = await Promise.race(race);
-      if (done) {
-        inFlight.delete(done.token);
+      if (await nextFinished(due)) {
+        const done = finished.shift() as { token: string; outcome: Outcome };
         // Timers that fell due while the handler ran (a task timeout, say) happened first.
         timers.sort((a, b) => a.due - b.due);
         while (timers[0] && timers[0].due <= clock.now() && !end) await step({ kind: 'timer', timer: timers.shift() as TimerRequest });
-        if (!end) await step({ kind: 'taskDone', token: done.token, outcome: done.outcome });
+        if (!end && open.has(done.token)) await step({ kind: 'taskDone', token: done.token, outcome: done.outcome });
         continue;
       }
     }

@@ -35,6 +35,8 @@ export interface StepContext {
   enteredEventId: number;
   /** The task token, once a task is scheduled (for `$$.Task.Token`). */
   taskToken?: string;
+  /** Set by the step function from the compiled state: build `$$` only when it is read. */
+  usesContext?: boolean;
 }
 
 /** A state in progress, waiting for outside work. Plain JSON. */
@@ -91,13 +93,25 @@ export function stateEnteredEvent(state: CompiledState, input: unknown): History
   };
 }
 
-/** Compact JSON as AWS writes it in history. */
+const serialised = new WeakMap<object, string>();
+
+/**
+ * Compact JSON as AWS writes it in history. A state's output is the next state's input, so
+ * objects are serialised once (values flowing between states are never mutated in place).
+ */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value === undefined ? null : value);
+  if (value === null || typeof value !== 'object') return JSON.stringify(value === undefined ? null : value);
+  let text = serialised.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    serialised.set(value, text);
+  }
+  return text;
 }
 
 /** The context object `$$`; only Task, Map and Parallel states have a `State.RetryCount`. */
 function contextObject(ctx: StepContext, stateName: string, enteredTime: string, retryCount?: number): unknown {
+  if (!ctx.usesContext) return undefined;
   const state: Record<string, unknown> = { EnteredTime: enteredTime, Name: stateName };
   if (retryCount !== undefined) state.RetryCount = retryCount;
   const context: Record<string, unknown> = {
@@ -202,7 +216,8 @@ async function evaluateAssign(state: CompiledState, e: EvalEnv): Promise<Record<
 export async function runState(machine: CompiledMachine, stateName: string, input: unknown, ctx: StepContext): Promise<Effect> {
   const state = machine.states.get(stateName);
   if (!state) return failEffect(machine.anyState, ctx, new StatesError(StatesErrorName.Runtime, `no state '${stateName}'`));
-  const enteredTime = new Date(ctx.now).toISOString();
+  ctx.usesContext = state.usesContext;
+  const enteredTime = state.usesContext || state.type === 'Task' || state.type === 'Map' || state.type === 'Parallel' || state.type === 'Wait' ? new Date(ctx.now).toISOString() : '';
   const context = contextObject(ctx, state.name, enteredTime);
   try {
     switch (state.type) {
@@ -383,6 +398,7 @@ function toText(value: unknown): string {
 /** Finishes a Wait once its time has come. */
 export async function finishWait(machine: CompiledMachine, suspension: Suspension, ctx: StepContext): Promise<Effect> {
   const state = machine.states.get(suspension.stateName) as CompiledState;
+  ctx.usesContext = state.usesContext;
   const context = contextObject(ctx, state.name, suspension.enteredTime);
   try {
     if (state.jsonata) {
@@ -543,6 +559,7 @@ function jsonType(value: unknown): string {
 /** Hands a Task's, Map's or Parallel's outcome back: result processing, or Retry/Catch. */
 export async function resumeState(machine: CompiledMachine, suspension: Suspension, outcome: Outcome, ctx: StepContext): Promise<Effect> {
   const state = machine.states.get(suspension.stateName) as CompiledState;
+  ctx.usesContext = state.usesContext;
   const retryCount = suspension.retries.reduce((a, b) => a + b, 0);
   const context = contextObject(ctx, state.name, suspension.enteredTime, retryCount);
   if (outcome.ok) {
@@ -644,6 +661,7 @@ async function handleError(
 /** Restarts a state's work after a Retry back-off. */
 export async function retryState(machine: CompiledMachine, suspension: Suspension, ctx: StepContext): Promise<Effect> {
   const state = machine.states.get(suspension.stateName) as CompiledState;
+  ctx.usesContext = state.usesContext;
   try {
     return await startWork(state, suspension, ctx);
   } catch (e) {
