@@ -56,9 +56,13 @@ void describe('lake query', () => {
   void test('a column first seen only in rows dropped as duplicates reads as NULL', async () => {
     await withLake(async (lake) => {
       await load(lake, 'src1', 'sync-1', { t: [event('a', '2024-05-01T10:00:00.000Z')] });
-      await load(lake, 'src1', 'sync-2', { t: [event('a', '2024-05-01T11:00:00.000Z', { properties_new: 'x' })] });
+      await load(lake, 'src1', 'sync-2', {
+        t: [event('a', '2024-05-01T11:00:00.000Z', { properties_new: 'x' })],
+      });
       const options = { catalog: lake.catalog, lakeStore: lake.lakeStore, cacheDir: lake.dir };
-      assert.deepEqual(await run(options, 'SELECT id, properties_new FROM t'), [{ id: 'a', properties_new: null }]);
+      assert.deepEqual(await run(options, 'SELECT id, properties_new FROM t'), [
+        { id: 'a', properties_new: null },
+      ]);
     });
   });
 
