@@ -9,7 +9,7 @@
 import type { FlattenContext, Rejection } from './flatten.ts';
 import { flattenObject, isRecord, stringifyJson } from './flatten.ts';
 import type { SegmentType } from './naming.ts';
-import { trackTableName, TYPE_TABLES } from './naming.ts';
+import { SEGMENT_TYPES, trackTableName, TYPE_TABLES } from './naming.ts';
 import type { Instant } from './types.ts';
 import { formatTimestamp, parseTimestamp } from './types.ts';
 
@@ -153,7 +153,7 @@ export interface NormalisedEvent {
   sentAt?: string;
 }
 
-const TYPES: ReadonlySet<string> = new Set(['identify', 'track', 'page', 'screen', 'group', 'alias']);
+const TYPES: ReadonlySet<string> = new Set<string>(SEGMENT_TYPES);
 
 function isSegmentType(value: string): value is SegmentType {
   return TYPES.has(value);
