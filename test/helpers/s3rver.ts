@@ -20,6 +20,12 @@ export interface RunningS3rver {
   region: string;
   /** s3rver's fixed development key pair. */
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /**
+   * An `s3://` store URL for `openObjectStore` under `prefix`, with `conditionalCreate=false`
+   * because s3rver ignores If-None-Match. Credentials still come from the environment: pass
+   * `{ env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } }`.
+   */
+  url(prefix?: string): string;
   /** Stops the server and removes its directory. */
   stop(): Promise<void>;
 }
@@ -73,11 +79,16 @@ export async function startS3rver(bucket = 'inlet-test'): Promise<RunningS3rver>
     throw err;
   }
   exited.catch(() => undefined);
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     bucket,
     region: 'us-east-1',
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    url(prefix = '') {
+      const query = `endpoint=${encodeURIComponent(endpoint)}&forcePathStyle=true&region=us-east-1&conditionalCreate=false`;
+      return `s3://${bucket}${prefix === '' ? '' : `/${prefix}`}?${query}`;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const gone = once(child, 'exit');

@@ -297,10 +297,11 @@ void describe('openObjectStore', () => {
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
     };
-    const url = `s3://${s3.bucket}/opened/prefix?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true&region=us-east-1`;
+    const url = s3.url('opened/prefix');
     const store = openObjectStore(url, { env });
     assert.ok(store instanceof S3ObjectStore);
     assert.equal(store.url, `s3://${s3.bucket}/opened/prefix`);
+    assert.equal(store.supportsConditionalCreate, false, 'the URL said so');
     try {
       await store.put('k/v.txt', 'value');
       assert.equal((await readAll(await store.get('k/v.txt'))).toString(), 'value');
