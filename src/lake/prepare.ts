@@ -254,7 +254,7 @@ export async function prepareChunk(input: PrepareInput, options: PrepareOptions)
       // Segment's layout files each object under its received day: the best received time an
       // event without receivedAt has.
       const fallbackReceivedAt = parseRawObjectKey(rawKey)?.day;
-      for await (const { text, lineNumber, byteLength } of readRawLines(options.rawStore, rawKey)) {
+      for await (const { text, lineNumber, byteLength, truncated } of readRawLines(options.rawStore, rawKey)) {
         if (isBlank(text)) continue;
         state.read++;
         const result = state.take(text, byteLength, fallbackReceivedAt);
@@ -264,7 +264,8 @@ export async function prepareChunk(input: PrepareInput, options: PrepareOptions)
           continue;
         }
         state.reject(result.reason);
-        const record = { reason: result.reason, detail: result.detail, rawKey, line: lineNumber, original: text };
+        const detail = truncated ? `${result.detail}; original cut to its first ${Buffer.byteLength(text)} bytes` : result.detail;
+        const record = { reason: result.reason, detail, rawKey, line: lineNumber, original: text };
         if (quarantine.append(JSON.stringify(record))) await quarantine.flush();
       }
     }
