@@ -65,7 +65,6 @@ export interface ThreadRecord {
   machine: string;
   role: { kind: 'root' } | { kind: 'branch'; index: number } | { kind: 'iteration'; index: number; worker: number };
   cursor: EventCursor;
-  context: ThreadContext;
   vars: Record<string, unknown>;
   outer: Record<string, unknown>;
   /** Events of a distributed Map's iterations belong to child executions, not this history. */
@@ -213,7 +212,6 @@ class Advancer {
           machine: 'root',
           role: { kind: 'root' },
           cursor: cursorAfter(0),
-          context: { Execution: this.ctx.execution, StateMachine: this.ctx.stateMachine },
           vars: {},
           outer: {},
           silent: false,
@@ -291,7 +289,6 @@ class Advancer {
       machine: 'root',
       role: { kind: 'root' },
       cursor: cursorAfter(this.rt.nextEventId - 1),
-      context: { Execution: this.ctx.execution, StateMachine: this.ctx.stateMachine },
       vars: from.vars,
       outer: {},
       silent: false,
@@ -326,12 +323,27 @@ class Advancer {
     this.rt.ready = this.rt.status === 'RUNNING' ? this.rt.ready.slice(next) : [];
   }
 
+  /**
+   * The context object's fixed parts for a thread. They are not stored per thread (a Map of
+   * thousands of iterations would copy the execution input thousands of times): the execution's
+   * come from the advance context, an iteration's `Map.Item` from its Map's items.
+   */
+  private threadContext(thread: ThreadRecord): ThreadContext {
+    const context: ThreadContext = { Execution: this.ctx.execution, StateMachine: this.ctx.stateMachine };
+    if (thread.role.kind === 'iteration') {
+      const parent = thread.parent === undefined ? undefined : this.thread(thread.parent);
+      const items = parent?.at.kind === 'map' ? parent.at.progress.items : [];
+      context.Map = { Item: { Index: thread.role.index, Value: items[thread.role.index] } };
+    }
+    return context;
+  }
+
   private scope(thread: ThreadRecord): VariableScope {
     return { vars: thread.vars, parent: { vars: thread.outer } };
   }
 
   private stepContext(thread: ThreadRecord, enteredEventId: number, token?: string): StepContext {
-    const ctx: StepContext = { thread: thread.context, scope: this.scope(thread), now: this.ctx.now, random: this.ctx.random, enteredEventId };
+    const ctx: StepContext = { thread: this.threadContext(thread), scope: this.scope(thread), now: this.ctx.now, random: this.ctx.random, enteredEventId };
     if (token !== undefined) ctx.taskToken = token;
     return ctx;
   }
@@ -410,7 +422,6 @@ class Advancer {
             machine: `${thread.machine}/${effect.suspension.stateName}/${index}`,
             role: { kind: 'branch', index },
             cursor: cursorAfter(thread.cursor.source),
-            context: { Execution: thread.context.Execution, StateMachine: thread.context.StateMachine },
             vars: {},
             outer,
             silent: thread.silent,
@@ -438,7 +449,7 @@ class Advancer {
         };
         thread.at = { kind: 'map', enteredEventId, suspension: effect.suspension, progress };
         if (effect.distributed) {
-          const parts = String(thread.context.Execution.Id ?? '').split(':');
+          const parts = String(this.ctx.execution.Id ?? '').split(':');
           const state = (this.ctx.machines.get(thread.machine) as CompiledMachine).states.get(effect.suspension.stateName);
           const label = (state?.definition as { Label?: string } | undefined)?.Label ?? this.ctx.newToken();
           const mapRunArn = `${parts.slice(0, 5).join(':')}:mapRun:${parts[6] ?? ''}/${label}:${this.ctx.newToken()}`;
@@ -466,11 +477,6 @@ class Advancer {
       machine: machineKey,
       role: { kind: 'iteration', index, worker },
       cursor: cursorAfter((p.workers[worker] as EventCursor).source),
-      context: {
-        Execution: mapThread.context.Execution,
-        StateMachine: mapThread.context.StateMachine,
-        Map: { Item: { Index: index, Value: p.items[index] } },
-      },
       vars: {},
       outer: { ...mapThread.outer, ...mapThread.vars },
       silent: mapThread.silent || p.distributed,

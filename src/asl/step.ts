@@ -47,8 +47,6 @@ export interface Suspension {
   enteredTime: string;
   /** Attempts used per retrier index. */
   retries: number[];
-  /** For a Wait state: nothing more to compute. For Task/Map/Parallel: the effective input. */
-  effectiveInput?: unknown;
 }
 
 /** How outside work ended. */
@@ -453,7 +451,7 @@ async function startWork(state: CompiledState, suspension: Suspension, ctx: Step
     e = env(ctx, afterInputPath, context);
     effective = state.parameters ? state.parameters.evaluate(e) : afterInputPath;
   }
-  const resumed: Suspension = { ...suspension, effectiveInput: effective };
+  const resumed = suspension;
   if (state.type === 'Task') {
     const effect: Effect = { kind: 'task', events: [], resource: state.resource ?? '', input: effective, suspension: resumed };
     const timeout = await resolveCount(state, e, state.timeoutSeconds, state.timeoutSecondsPath, 'TimeoutSecondsPath', 0);
@@ -465,7 +463,7 @@ async function startWork(state: CompiledState, suspension: Suspension, ctx: Step
   if (state.type === 'Parallel') {
     return { kind: 'parallel', events: [{ type: 'ParallelStateStarted' }], input: effective, suspension: resumed };
   }
-  return startMap(state, resumed, ctx, context, input);
+  return startMap(state, resumed, ctx, context, input, effective);
 }
 
 async function startMap(
@@ -474,10 +472,10 @@ async function startMap(
   ctx: StepContext,
   context: unknown,
   rawInput: unknown,
+  effective: unknown,
 ): Promise<Effect> {
   const map = state.map;
   if (!map) throw new StatesError(StatesErrorName.Runtime, 'Map state without an item processor');
-  const effective = suspension.effectiveInput;
   const e = env(ctx, state.jsonata ? rawInput : effective, context);
   let items: unknown;
   if (map.items) {
@@ -546,7 +544,7 @@ async function startMap(
     toleratedFailureCount,
     toleratedFailurePercentage,
     distributed: map.distributed,
-    suspension: { ...suspension, effectiveInput: selected },
+    suspension,
   };
 }
 

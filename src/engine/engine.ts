@@ -21,8 +21,25 @@ import type { AdvanceCommit, DbExecution, DbHistoryEvent, DbInboxRow, NewInboxRo
 /** A task run in this process (any non-activity resource), e.g. for tests or built-in stages. */
 export type LocalTaskHandler = (input: unknown, context: { token: string }) => Promise<unknown>;
 
+/** What one committed advance did, for metrics (named after Step Functions' CloudWatch metrics). */
+export interface AdvanceReport {
+  executionArn: string;
+  stateMachineArn: string;
+  started: boolean;
+  /** Set when the execution ended in this advance: its status and run time. */
+  ended?: { status: string; seconds: number };
+  transitions: number;
+  activitiesScheduled: number;
+  activitiesStarted: number;
+  activitiesSucceeded: number;
+  activitiesFailed: number;
+  activitiesTimedOut: number;
+}
+
 /** Options for {@link Engine}. */
 export interface EngineOptions {
+  /** Called after every committed advance (metrics). */
+  onAdvance?: (report: AdvanceReport) => void;
   store: Store;
   region?: string;
   accountId?: string;
@@ -66,6 +83,7 @@ export class Engine {
   private loopDone: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private readonly localTasks = new Set<Promise<void>>();
+  private readonly onAdvance: ((report: AdvanceReport) => void) | undefined;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
@@ -76,6 +94,7 @@ export class Engine {
     this.handlers = options.handlers ?? {};
     this.payloadLimitBytes = options.payloadLimitBytes;
     this.batchSize = options.batchSize ?? 256;
+    this.onAdvance = options.onAdvance;
     this.signals.setMaxListeners(0);
   }
 
@@ -216,6 +235,22 @@ export class Engine {
       closedTasks: total.closedTokens.map((token) => ({ token, reason: timedOut.has(token) ? 'timed_out' : 'aborted' })),
     };
     if (!(await this.store.commitAdvance(commit))) return;
+    if (this.onAdvance) {
+      const count = (type: string) => total.events.filter((e) => e.type === type).length;
+      const report: AdvanceReport = {
+        executionArn: arn,
+        stateMachineArn: execution.state_machine_arn,
+        started: count('ExecutionStarted') > 0,
+        transitions: rt.transitions - expectedTransitions,
+        activitiesScheduled: count('ActivityScheduled'),
+        activitiesStarted: count('ActivityStarted'),
+        activitiesSucceeded: count('ActivitySucceeded'),
+        activitiesFailed: count('ActivityFailed'),
+        activitiesTimedOut: count('ActivityTimedOut'),
+      };
+      if (total.end) report.ended = { status: total.end.status, seconds: (this.now() - execution.start_ms) / 1000 };
+      this.onAdvance(report);
+    }
     const queued = new Set<string>();
     for (const task of total.tasks) {
       if (isActivityArn(task.resource)) queued.add(task.resource);

@@ -6,7 +6,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { validateDefinition } from '../asl/validate.ts';
-import { parseDefinition } from '../asl/compile.ts';
 import type { Diagnostic } from '../asl/validate.ts';
 import { runLocal } from '../asl/run-local.ts';
 import type { Outcome } from '../asl/step.ts';
@@ -303,7 +302,7 @@ export class StepFunctions {
         redrive_count: 0,
         redrive_ms: null,
       },
-      (parseDefinition(definition) as { TimeoutSeconds?: number }).TimeoutSeconds,
+      this.engine.machinesOf(definition).get('root')?.timeoutSeconds,
     );
     if (!inserted) {
       const existing = await this.execution(arn);
@@ -500,6 +499,8 @@ export class StepFunctions {
     if (!(await this.store.getActivity(req.activityArn))) throw sfnErrors.activityDoesNotExist(req.activityArn);
     const deadline = Date.now() + (options.pollMs ?? ACTIVITY_POLL_MS);
     for (;;) {
+      // A poller that hung up must not be handed a task it will never see.
+      if (options.signal?.aborted) return {};
       const task = await this.store.claimActivityTask(req.activityArn, req.workerName ?? 'worker', this.engine.now());
       if (task) {
         this.engine.wake();

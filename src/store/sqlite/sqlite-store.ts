@@ -241,6 +241,8 @@ export class SqliteStore implements Store {
   }
 
   async claimActivityTask(activityArn: string, workerName: string, nowMs: number): Promise<DbActivityTask | undefined> {
+    // Look before taking the write lock: most polls of an idle queue find nothing.
+    if (!this.st(`SELECT 1 FROM activity_tasks WHERE activity_arn = ? AND status = 'scheduled' LIMIT 1`).get(activityArn)) return undefined;
     return this.db.transaction(() => {
       const task = this.st(
         `SELECT * FROM activity_tasks WHERE activity_arn = ? AND status = 'scheduled' ORDER BY created_ms LIMIT 1`,
