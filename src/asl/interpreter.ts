@@ -519,6 +519,27 @@ class Advancer {
     this.rt.ready.push(thread.id);
   }
 
+  /** Removes a thread and everything it spawned; their open tasks are closed (their tokens refused). */
+  private abortThread(id: number): void {
+    const doomed = new Set<number>([id]);
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const t of Object.values(this.rt.threads)) {
+        if (t.parent !== undefined && doomed.has(t.parent) && !doomed.has(t.id)) {
+          doomed.add(t.id);
+          grew = true;
+        }
+      }
+    }
+    for (const doomedId of doomed) {
+      const t = this.thread(doomedId);
+      if (!t) continue;
+      if (t.at.kind === 'task') this.closeTask(t.at.token);
+      delete this.rt.threads[String(doomedId)];
+    }
+  }
+
   /** A thread ended: end the execution, or report to the Map or Parallel that spawned it. */
   private complete(thread: ThreadRecord, result: ThreadResult): void {
     delete this.rt.threads[String(thread.id)];
@@ -546,8 +567,13 @@ class Advancer {
       integrateCursor(parent.cursor, thread.cursor);
       at.pending--;
       if (result.ok) at.results[thread.role.index] = result.output;
-      else at.failure ??= result;
-      if (at.pending === 0) this.resume(parent, at.failure ? outcomeOf(at.failure) : { ok: true, result: at.results });
+      else if (!at.failure) {
+        // AWS fails the Parallel at once and stops the branches still running.
+        at.failure = result;
+        for (const id of at.children) this.abortThread(id);
+        return this.resume(parent, outcomeOf(result));
+      }
+      if (at.pending === 0) this.resume(parent, { ok: true, result: at.results });
       return;
     }
     if (thread.role.kind === 'iteration' && parent.at.kind === 'map') {
@@ -566,8 +592,17 @@ class Advancer {
         integrateCursor(worker, thread.cursor);
         p.failures++;
         p.firstFailure ??= result;
-        if (!this.tolerated(p)) p.stop = true;
-        else if (p.next < p.items.length) return this.startJob(parent, thread.role.worker);
+        if (!this.tolerated(p)) {
+          // Over the threshold the Map fails at once: iterations still running are aborted.
+          p.stop = true;
+          for (const sibling of Object.values(this.rt.threads)) {
+            if (sibling.parent !== parent.id || sibling.role.kind !== 'iteration') continue;
+            const siblingDetails = { index: sibling.role.index, name: parent.at.suspension.stateName };
+            this.record(sibling, { type: 'MapIterationAborted', details: { mapIterationAbortedEventDetails: siblingDetails }, link: 'keepSource' });
+            this.abortThread(sibling.id);
+            p.active--;
+          }
+        } else if (p.next < p.items.length) return this.startJob(parent, thread.role.worker);
       }
       integrateCursor(parent.cursor, worker);
       if (p.active === 0 && (p.stop || p.next >= p.items.length)) this.finishMap(parent);

@@ -182,8 +182,9 @@ export class Engine {
     if (execution.status === 'RUNNING') {
       const machines = this.machinesOf(execution.definition);
       for (const row of rows) {
-        if (rt.status !== 'RUNNING') break;
         const wake = JSON.parse(row.wake) as Wake;
+        // A stopped runtime takes only a redrive; anything else queued for it is stale.
+        if (rt.status !== 'RUNNING' && wake.kind !== 'redrive') continue;
         if (wake.kind === 'timer' && wake.timer.token) timedOut.add(wake.timer.token);
         const out = await advance(rt, wake, {
           machines,
