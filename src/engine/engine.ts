@@ -121,17 +121,23 @@ export class Engine {
     await Promise.allSettled([...this.localTasks]);
   }
 
+  /** Set when woken while not sleeping, so a wake between a check and the sleep is not lost. */
+  private wokenMeanwhile = false;
+
   /** Tells the loop there may be due work now. */
   wake(): void {
     const wakeUp = this.wakeUp;
     this.wakeUp = undefined;
-    wakeUp?.();
+    if (wakeUp) wakeUp();
+    else this.wokenMeanwhile = true;
   }
 
   private async loop(): Promise<void> {
     while (this.running) {
+      this.wokenMeanwhile = false;
       const rows = await this.store.dueInbox(this.now(), this.batchSize);
       if (rows.length === 0) {
+        if (this.wokenMeanwhile || !this.running) continue;
         const next = await this.store.nextDue();
         const delay = next === undefined ? 1000 : Math.min(1000, Math.max(0, next - this.now()));
         await new Promise<void>((resolve) => {
@@ -156,6 +162,8 @@ export class Engine {
           // An advance that cannot run is a bug, not a reason to stop every other execution.
           console.error(`inlet engine: advancing ${arn} failed:`, e);
         }
+        // SQLite calls are synchronous: let HTTP requests, heartbeats and pollers in between executions.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
   }
