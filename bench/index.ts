@@ -21,6 +21,8 @@ export interface BenchModule {
  */
 export const BENCHES: Record<string, () => Promise<BenchModule>> = {
   asl: () => import('./asl.ts'),
+  engine: () => import('./engine.ts'),
+  ingest: () => import('./ingest.ts'),
 };
 
 /** The names `--only` selected (repeatable, comma-separated), or every bench when none. */
