@@ -4,11 +4,16 @@
  * fast retry and heartbeat settings, and helpers to run workers and count what reached the lake.
  * Everything is real: the engine, SQLite, the worker runtime, DuckDB.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteCatalog } from '../../src/catalog/index.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { StepFunctions } from '../../src/engine/step-functions.ts';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { generateRaw, type GenerateResult } from '../../src/lake/generate.ts';
 import { openLakeQuery } from '../../src/lake/query.ts';
 import { LocalObjectStore } from '../../src/lake/storage/local-store.ts';
@@ -34,6 +39,28 @@ export function openCatalog(path: string): { catalog: SqliteCatalog; db: Databas
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 10000');
   return { catalog: new SqliteCatalog(db), db };
+}
+
+/** The engine on a SQLite file with its in-process Step Functions API. */
+export interface InProcessEngine {
+  engine: Engine;
+  sfn: StepFunctions;
+  close(): Promise<void>;
+}
+
+/** Starts an engine on the file, as `inlet start` runs it. */
+export async function startInProcessEngine(dbPath: string): Promise<InProcessEngine> {
+  const store = openSqliteStore(dbPath);
+  const engine = new Engine({ store });
+  await engine.start();
+  return {
+    engine,
+    sfn: new StepFunctions(engine),
+    async close() {
+      await engine.stop();
+      await store.close();
+    },
+  };
 }
 
 /** A temp directory with the stores of one source. */
@@ -113,4 +140,24 @@ export async function lakeCounts(
   } finally {
     lq.close();
   }
+}
+
+/** Resolves with the first stdout line of a child that parses as JSON. */
+export function firstJsonLine(child: ChildProcess, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    if (!child.stdout) return reject(new Error('child has no stdout'));
+    const lines = createInterface({ input: child.stdout });
+    const timer = setTimeout(() => reject(new Error('child printed nothing in time')), timeoutMs);
+    lines.on('line', (line) => {
+      try {
+        const value = JSON.parse(line) as Record<string, unknown>;
+        clearTimeout(timer);
+        lines.close();
+        resolve(value);
+      } catch {
+        // not ours (a warning): keep reading
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before printing`)));
+  });
 }

@@ -7,9 +7,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Engine } from '../../src/engine/engine.ts';
-import { StepFunctions } from '../../src/engine/step-functions.ts';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { listRawObjects } from '../../src/lake/raw-layout.ts';
 import {
   TemplateVariableError,
@@ -22,7 +19,7 @@ import {
   type SyncProgress,
 } from '../../src/sync/index.ts';
 import { inProcessApi, type Worker } from '../../src/worker/index.ts';
-import { FAST_SETTINGS, generate, lakeCounts, makeDirs, openCatalog, stagesFor, startWorker, type SyncDirs } from './harness.ts';
+import { FAST_SETTINGS, generate, lakeCounts, makeDirs, openCatalog, stagesFor, startInProcessEngine, startWorker, type InProcessEngine, type SyncDirs } from './harness.ts';
 
 const ARNS = { prepare: 'arn:p', load: 'arn:l', follow: 'arn:f', cleanup: 'arn:c' };
 
@@ -51,9 +48,8 @@ void describe('the datalake-sync template', () => {
 
 void describe('a sync through the engine and workers', () => {
   let dirs: SyncDirs;
-  let store: SqliteStore;
-  let engine: Engine;
-  let sfn: StepFunctions;
+  let engine: InProcessEngine;
+  let sfn: InProcessEngine['sfn'];
   let machine: SyncMachine;
   let worker: Worker;
   let catalogDb: ReturnType<typeof openCatalog>;
@@ -61,10 +57,8 @@ void describe('a sync through the engine and workers', () => {
 
   before(async () => {
     dirs = await makeDirs('sync');
-    store = openSqliteStore(dirs.dbPath);
-    engine = new Engine({ store });
-    await engine.start();
-    sfn = new StepFunctions(engine);
+    engine = await startInProcessEngine(dirs.dbPath);
+    sfn = engine.sfn;
     catalogDb = openCatalog(dirs.dbPath);
     machine = await ensureSyncMachine(sfn, { settings: FAST_SETTINGS });
     worker = startWorker(inProcessApi(sfn, { pollMs: 500 }), machine.activities, stagesFor(dirs, catalogDb.catalog), 'w1');
@@ -72,8 +66,7 @@ void describe('a sync through the engine and workers', () => {
 
   after(async () => {
     await worker.stop();
-    await engine.stop();
-    await store.close();
+    await engine.close();
     catalogDb.db.close();
     await dirs.remove();
   });
