@@ -30,7 +30,7 @@ const zones = Object.entries(allowed).flatMap(([layer, may]) =>
 );
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '!eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.scratch/**', '.inlet*/**', '**/*.js', '**/*.mjs', '!eslint.config.js'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -591,9 +591,12 @@ function errorMatches(names: readonly string[], error: string): boolean {
   return names.some(
     (name) =>
       name === error ||
+      // A heartbeat timeout is a kind of timeout: AWS matches it with States.Timeout too.
+      (name === StatesErrorName.Timeout && error === StatesErrorName.HeartbeatTimeout) ||
       (name === StatesErrorName.ALL && error !== StatesErrorName.Runtime && error !== StatesErrorName.DataLimitExceeded) ||
       (name === StatesErrorName.TaskFailed &&
         error !== StatesErrorName.Timeout &&
+        error !== StatesErrorName.HeartbeatTimeout &&
         error !== StatesErrorName.Runtime &&
         error !== StatesErrorName.DataLimitExceeded),
   );

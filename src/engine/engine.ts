@@ -16,7 +16,15 @@ import type { CompiledMachine } from '../asl/compile.ts';
 import { isActivityArn } from '../asl/task-events.ts';
 import { coerceStatesError, StatesError, StatesErrorName } from '../asl/errors.ts';
 import type { Outcome } from '../asl/step.ts';
-import type { AdvanceCommit, DbExecution, DbHistoryEvent, DbInboxRow, NewInboxRow, Store } from '../store/store.ts';
+import type { AdvanceCommit, DbExecution, DbExecutionHead, DbHistoryEvent, DbInboxRow, NewInboxRow, Store } from '../store/store.ts';
+
+/** A parsed runtime and what advancing it needs, valid while the row's version is `version`. */
+interface CachedRuntime {
+  version: number;
+  rt: ExecutionRuntime;
+  machines: ReadonlyMap<string, CompiledMachine>;
+  input: unknown;
+}
 
 /** A task run in this process (any non-activity resource), e.g. for tests or built-in stages. */
 export type LocalTaskHandler = (input: unknown, context: { token: string }) => Promise<unknown>;
@@ -179,16 +187,44 @@ export class Engine {
     return machines;
   }
 
+  /**
+   * Running executions' runtimes as parsed objects, keyed by ARN and checked against the row's
+   * version, so an advance does not re-parse a large runtime it wrote itself a moment ago.
+   */
+  private readonly runtimes = new Map<string, CachedRuntime>();
+
+  private async loadRuntime(arn: string): Promise<{ head: DbExecutionHead; cached: CachedRuntime } | undefined> {
+    const head = await this.store.getExecutionHead(arn);
+    if (!head) return undefined;
+    let cached = this.runtimes.get(arn);
+    if (!cached || cached.version !== head.version) {
+      const full = await this.store.getExecution(arn);
+      if (!full) return undefined;
+      cached = {
+        version: full.version,
+        rt: JSON.parse(full.runtime) as ExecutionRuntime,
+        machines: this.machinesOf(full.definition),
+        input: JSON.parse(full.input) as unknown,
+      };
+      if (this.runtimes.size >= 10_000) this.runtimes.clear();
+      this.runtimes.set(arn, cached);
+    }
+    return { head, cached };
+  }
+
   private async advanceExecution(arn: string, rows: DbInboxRow[]): Promise<void> {
-    const execution = await this.store.getExecution(arn);
-    if (!execution) return;
+    const loaded = await this.loadRuntime(arn);
+    if (!loaded) return;
+    const { head: execution, cached } = loaded;
+    // The cached runtime is changed in place; until the commit succeeds it is not to be trusted.
+    this.runtimes.delete(arn);
     const consumed = rows.map((r) => r.id);
-    const rt = JSON.parse(execution.runtime) as ExecutionRuntime;
+    const rt = cached.rt;
     const expectedTransitions = execution.transitions;
     const total: Advance = { events: [], timers: [], tasks: [], closedTokens: [] };
     const timedOut = new Set<string>();
     if (execution.status === 'RUNNING') {
-      const machines = this.machinesOf(execution.definition);
+      const machines = cached.machines;
       for (const row of rows) {
         const wake = JSON.parse(row.wake) as Wake;
         // A stopped runtime takes only a redrive; anything else queued for it is stale.
@@ -202,7 +238,7 @@ export class Engine {
           region: this.region,
           execution: {
             Id: execution.arn,
-            Input: JSON.parse(execution.input),
+            Input: cached.input,
             StartTime: new Date(execution.start_ms).toISOString(),
             Name: execution.name,
             RoleArn: execution.role_arn,
@@ -210,16 +246,16 @@ export class Engine {
           },
           stateMachine: { Id: execution.started_with_arn, Name: execution.state_machine_arn.split(':')[6] ?? '' },
         });
-        total.events.push(...out.events);
-        total.timers.push(...out.timers);
-        total.tasks.push(...out.tasks);
-        total.closedTokens.push(...out.closedTokens);
+        for (const event of out.events) total.events.push(event);
+        for (const timer of out.timers) total.timers.push(timer);
+        for (const task of out.tasks) total.tasks.push(task);
+        for (const token of out.closedTokens) total.closedTokens.push(token);
         if (out.end) total.end ??= out.end;
       }
     }
     const commit: AdvanceCommit = {
       executionArn: arn,
-      expectedTransitions,
+      expectedVersion: execution.version,
       execution: {
         status: rt.status,
         runtime: JSON.stringify(rt),
@@ -244,6 +280,7 @@ export class Engine {
       closedTasks: total.closedTokens.map((token) => ({ token, reason: timedOut.has(token) ? 'timed_out' : 'aborted' })),
     };
     if (!(await this.store.commitAdvance(commit))) return;
+    if (rt.status === 'RUNNING') this.runtimes.set(arn, { ...cached, version: execution.version + 1 });
     if (this.onAdvance) {
       const count = (type: string) => total.events.filter((e) => e.type === type).length;
       const report: AdvanceReport = {

@@ -301,6 +301,7 @@ export class StepFunctions {
         transitions: 0,
         redrive_count: 0,
         redrive_ms: null,
+        version: 0,
       },
       this.engine.machinesOf(definition).get('root')?.timeoutSeconds,
     );
@@ -435,7 +436,7 @@ export class StepFunctions {
     const e = await this.execution(req.executionArn);
     if (e.status === 'RUNNING' || e.status === 'SUCCEEDED') throw sfnErrors.executionNotRedrivable(e.arn, `status is ${e.status}`);
     const now = this.engine.now();
-    const reset = await this.store.resetExecution(e.arn, e.transitions, { status: 'RUNNING', stop_ms: null, error: null, cause: null, redrive_count: e.redrive_count + 1, redrive_ms: now }, [
+    const reset = await this.store.resetExecution(e.arn, e.version, { status: 'RUNNING', stop_ms: null, error: null, cause: null, redrive_count: e.redrive_count + 1, redrive_ms: now }, [
       { execution_arn: e.arn, due_ms: now, token: null, kind: 'redrive', wake: JSON.stringify({ kind: 'redrive' }) },
     ]);
     if (!reset) throw sfnErrors.executionNotRedrivable(e.arn, 'it changed while redriving');

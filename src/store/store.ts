@@ -61,7 +61,12 @@ export interface DbExecution {
   transitions: number;
   redrive_count: number;
   redrive_ms: number | null;
+  /** Bumped by every commit (optimistic concurrency, runtime caching). */
+  version: number;
 }
+
+/** An execution row without its large columns (`definition`, `runtime`). */
+export type DbExecutionHead = Omit<DbExecution, 'definition' | 'runtime'>;
 
 /** One history event row. `details` is the JSON of the `*EventDetails` member. */
 export interface DbHistoryEvent {
@@ -104,8 +109,8 @@ export type NewInboxRow = Omit<DbInboxRow, 'id'>;
 /** Everything one advance of one execution writes, atomically. */
 export interface AdvanceCommit {
   executionArn: string;
-  /** The runtime row as it was read; the commit fails if someone else changed it meanwhile. */
-  expectedTransitions: number;
+  /** The version the advance started from; the commit fails if someone else changed the row meanwhile. */
+  expectedVersion: number;
   execution: Pick<DbExecution, 'status' | 'runtime' | 'transitions' | 'output' | 'error' | 'cause' | 'stop_ms'>;
   events: DbHistoryEvent[];
   consumedInbox: number[];
@@ -143,11 +148,12 @@ export interface Store {
   /** Inserts an execution and its first inbox rows; false if the ARN exists. */
   insertExecution(execution: DbExecution, inbox: NewInboxRow[]): Promise<boolean>;
   getExecution(arn: string): Promise<DbExecution | undefined>;
+  getExecutionHead(arn: string): Promise<DbExecutionHead | undefined>;
   listExecutions(query: ListExecutionsQuery): Promise<DbExecution[]>;
   /** Events with id > afterId (or < beforeId when reversed), at most `limit`. */
   getHistory(arn: string, options: { afterId?: number; beforeId?: number; limit: number; reverse: boolean }): Promise<DbHistoryEvent[]>;
-  /** Replaces an execution's row wholesale (redrive) and adds inbox rows, if `transitions` still matches. */
-  resetExecution(arn: string, expectedTransitions: number, execution: Partial<DbExecution>, inbox: NewInboxRow[]): Promise<boolean>;
+  /** Updates an execution's row (redrive) and adds inbox rows, if its version still matches. */
+  resetExecution(arn: string, expectedVersion: number, execution: Partial<DbExecution>, inbox: NewInboxRow[]): Promise<boolean>;
 
   /** Inbox rows due at or before `nowMs`, oldest first. */
   dueInbox(nowMs: number, limit: number): Promise<DbInboxRow[]>;

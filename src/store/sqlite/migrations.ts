@@ -100,5 +100,7 @@ export const engineMigrations: MigrationSet = {
       PRIMARY KEY (resource_arn, key)
     ) WITHOUT ROWID;
     `,
+    // Every commit bumps the version, so a cached runtime can be checked with one integer.
+    `ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;`,
   ],
 };

@@ -13,6 +13,7 @@ import type {
   DbActivity,
   DbActivityTask,
   DbExecution,
+  DbExecutionHead,
   DbHistoryEvent,
   DbInboxRow,
   DbStateMachine,
@@ -125,9 +126,9 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       const inserted = this.st(
         `INSERT INTO executions (arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
-           stop_ms, definition, role_arn, runtime, transitions, redrive_count, redrive_ms)
+           stop_ms, definition, role_arn, runtime, transitions, redrive_count, redrive_ms, version)
          VALUES (@arn, @state_machine_arn, @started_with_arn, @name, @status, @input, @output, @error, @cause, @start_ms,
-           @stop_ms, @definition, @role_arn, @runtime, @transitions, @redrive_count, @redrive_ms)
+           @stop_ms, @definition, @role_arn, @runtime, @transitions, @redrive_count, @redrive_ms, @version)
          ON CONFLICT (arn) DO NOTHING`,
       ).run(execution);
       if (inserted.changes === 0) return false;
@@ -138,6 +139,13 @@ export class SqliteStore implements Store {
 
   async getExecution(arn: string): Promise<DbExecution | undefined> {
     return this.st('SELECT * FROM executions WHERE arn = ?').get(arn) as DbExecution | undefined;
+  }
+
+  async getExecutionHead(arn: string): Promise<DbExecutionHead | undefined> {
+    return this.st(
+      `SELECT arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms, stop_ms,
+         role_arn, transitions, redrive_count, redrive_ms, version FROM executions WHERE arn = ?`,
+    ).get(arn) as DbExecutionHead | undefined;
   }
 
   async listExecutions(query: ListExecutionsQuery): Promise<DbExecution[]> {
@@ -174,12 +182,12 @@ export class SqliteStore implements Store {
     ) as DbHistoryEvent[];
   }
 
-  async resetExecution(arn: string, expectedTransitions: number, execution: Partial<DbExecution>, inbox: NewInboxRow[]): Promise<boolean> {
+  async resetExecution(arn: string, expectedVersion: number, execution: Partial<DbExecution>, inbox: NewInboxRow[]): Promise<boolean> {
     return this.db.transaction(() => {
       const sets = Object.keys(execution).map((k) => `"${k.replaceAll('"', '""')}" = @${k}`);
       const updated = this.db
-        .prepare(`UPDATE executions SET ${sets.join(', ')} WHERE arn = @__arn AND transitions = @__expected`)
-        .run({ ...execution, __arn: arn, __expected: expectedTransitions });
+        .prepare(`UPDATE executions SET ${sets.join(', ')}, version = version + 1 WHERE arn = @__arn AND version = @__expected`)
+        .run({ ...execution, __arn: arn, __expected: expectedVersion });
       if (updated.changes === 0) return false;
       this.insertInbox(inbox);
       return true;
@@ -207,9 +215,9 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       const updated = this.st(
         `UPDATE executions SET status = @status, runtime = @runtime, transitions = @transitions, output = @output,
-           error = @error, cause = @cause, stop_ms = @stop_ms
-         WHERE arn = @arn AND transitions = @expected`,
-      ).run({ ...commit.execution, arn: commit.executionArn, expected: commit.expectedTransitions });
+           error = @error, cause = @cause, stop_ms = @stop_ms, version = version + 1
+         WHERE arn = @arn AND version = @expected`,
+      ).run({ ...commit.execution, arn: commit.executionArn, expected: commit.expectedVersion });
       if (updated.changes === 0) return false;
       const insertEvent = this.st(
         `INSERT INTO history_events (execution_arn, id, type, timestamp_ms, previous_event_id, details)
