@@ -63,7 +63,7 @@ export async function startInlet(config: InletConfig): Promise<number> {
     process.once('SIGINT', resolve);
   });
   log('stopping: finishing in-flight work');
-  scheduler?.stop();
+  await scheduler?.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections();
   if (workers) {
