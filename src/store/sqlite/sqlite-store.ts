@@ -219,11 +219,7 @@ export class SqliteStore implements Store {
          WHERE arn = @arn AND version = @expected`,
       ).run({ ...commit.execution, arn: commit.executionArn, expected: commit.expectedVersion });
       if (updated.changes === 0) return false;
-      const insertEvent = this.st(
-        `INSERT INTO history_events (execution_arn, id, type, timestamp_ms, previous_event_id, details)
-         VALUES (@execution_arn, @id, @type, @timestamp_ms, @previous_event_id, @details)`,
-      );
-      for (const event of commit.events) insertEvent.run(event);
+      this.insertEvents(commit.events);
       const consume = this.st('DELETE FROM inbox WHERE id = ?');
       for (const id of commit.consumedInbox) consume.run(id);
       this.insertInbox(commit.newInbox);
@@ -246,6 +242,20 @@ export class SqliteStore implements Store {
       }
       return true;
     }).immediate();
+  }
+
+  /** History rows go in as multi-row INSERTs of up to 64 rows: far fewer statement runs per advance. */
+  private insertEvents(events: readonly DbHistoryEvent[]): void {
+    const BATCH = 64;
+    for (let start = 0; start < events.length; start += BATCH) {
+      const batch = events.slice(start, start + BATCH);
+      const statement = this.st(
+        `INSERT INTO history_events (execution_arn, id, type, timestamp_ms, previous_event_id, details) VALUES ${batch.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+      );
+      const params: unknown[] = [];
+      for (const e of batch) params.push(e.execution_arn, e.id, e.type, e.timestamp_ms, e.previous_event_id, e.details);
+      statement.run(...params);
+    }
   }
 
   async claimActivityTask(activityArn: string, workerName: string, nowMs: number): Promise<DbActivityTask | undefined> {
