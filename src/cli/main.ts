@@ -30,6 +30,7 @@ const USAGE = `usage: inlet <command> [options]
 commands:
   start                      serve the Step Functions API, the tracking API and /metrics; run workers and the scheduler
   sync <source>              run one sync of a source now and print its report
+  syncs list [source]        the sync history: status, times, errors (most recent first)
   worker                     run the stage workers against a server (--endpoint)
   deploy [--dry-run]         create or update activities and state machines from their templates
   executions list|describe|history [arn]
@@ -199,6 +200,20 @@ function sources(config: InletConfig, args: string[], values: Record<string, str
   return 0;
 }
 
+async function syncsList(config: InletConfig, args: string[], json: boolean): Promise<number> {
+  const [sub = 'list', sourceId] = args;
+  if (sub !== 'list') throw new UsageError('usage: inlet syncs list [source]');
+  const runtime = openRuntime(config);
+  try {
+    const syncs = await runtime.catalog.listSyncs(sourceId ? { sourceId } : {});
+    const rows = syncs.map(({ loadResult: _loadResult, ...rest }) => rest);
+    print(json, rows, () => (rows.length === 0 ? '(no syncs)' : table(rows as unknown as Record<string, unknown>[], ['id', 'sourceId', 'status', 'startedAt', 'finishedAt', 'error'])));
+    return 0;
+  } finally {
+    await runtime.close();
+  }
+}
+
 async function purge(config: InletConfig, values: Record<string, string | boolean | undefined>, json: boolean): Promise<number> {
   const days = Number(values['older-than-days'] ?? config.retentionDays);
   if (!Number.isFinite(days) || days <= 0) throw new UsageError('purge needs --older-than-days N (or retentionDays in the config)');
@@ -271,6 +286,8 @@ export async function main(argv: string[]): Promise<number> {
       return sources(config, rest, values, json, configPath);
     case 'purge':
       return purge(config, values, json);
+    case 'syncs':
+      return syncsList(config, rest, json);
     case 'demo': {
       const { runDemo } = await import('./demo.ts');
       return runDemo(config, json);

@@ -51,6 +51,12 @@ void describe('inlet command line', { concurrency: false }, () => {
     assert.equal(query.code, 0, query.stderr);
     assert.equal((JSON.parse(query.stdout) as { n: number }[])[0]?.n, pages.row_count);
 
+    const syncs = inlet(['syncs', 'list', '--json', '--data-dir', '.inlet-demo'], { cwd: dir });
+    assert.deepEqual(
+      (JSON.parse(syncs.stdout) as { status: string; sourceId: string }[]).map((s) => [s.sourceId, s.status]),
+      [['demo', 'finished']],
+    );
+
     const executions = inlet(['executions', 'list', '--json', '--data-dir', '.inlet-demo'], { cwd: dir });
     const list = JSON.parse(executions.stdout) as { status: string; executionArn: string }[];
     assert.deepEqual(list.map((e) => e.status), ['SUCCEEDED']);
