@@ -317,5 +317,7 @@ export async function run(argv: string[]): Promise<never> {
       code = 1;
     }
   }
+  // Exit only once stdout is flushed: a pipe takes large outputs (a sync report) asynchronously.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   process.exit(code);
 }
