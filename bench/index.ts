@@ -23,6 +23,7 @@ export const BENCHES: Record<string, () => Promise<BenchModule>> = {
   asl: () => import('./asl.ts'),
   engine: () => import('./engine.ts'),
   ingest: () => import('./ingest.ts'),
+  lake: () => import('./lake.ts'),
 };
 
 /** The names `--only` selected (repeatable, comma-separated), or every bench when none. */
