@@ -140,6 +140,17 @@ void describe('catalog', () => {
     });
   });
 
+  void test('a sync that Cleanup rolled back refuses a late Load commit, so its data never becomes visible', async () => {
+    await withDb(async (db) => {
+      const catalog = new SqliteCatalog(db);
+      await catalog.startSync('src1', 'sync-1', '2024-05-01T11:00:00.000Z');
+      await catalog.finishSync('sync-1', { status: 'failed', finishedAt: '2024-05-01T11:05:00.000Z', error: 'Load timed out' });
+      await assert.rejects(catalog.commitLoad(commit()), /rolled back/);
+      assert.equal((await catalog.rawSyncMarks(['segment-logs/src1/1714521600000/a.gz'])).size, 0);
+      assert.equal((await catalog.getSync('sync-1'))?.status, 'failed');
+    });
+  });
+
   void test('a replaced file leaves the partition list and waits in pending deletes', async () => {
     await withDb(async (db) => {
       const catalog = new SqliteCatalog(db);

@@ -410,6 +410,10 @@ export class SqliteCatalog implements Catalog {
     if (sync !== undefined && (sync.status === 'committed' || sync.status === 'finished')) {
       throw new CatalogConflictError(`sync '${syncId}' is already committed`);
     }
+    // Cleanup rolled this sync back (its report says failed): a late Load must not make it visible.
+    if (sync !== undefined && sync.status === 'failed') {
+      throw new CatalogConflictError(`sync '${syncId}' was rolled back and cannot be committed`);
+    }
     this.ensureDatabaseSync(sourceId, sourceId, now);
     for (const table of commit.tables) this.commitTable(sourceId, syncId, now, table);
     const mark = this.db.prepare(
