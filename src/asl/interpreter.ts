@@ -50,6 +50,9 @@ export type ThreadPosition =
       token: string;
       resource: string;
       started: boolean;
+      /** When it was scheduled and started (epoch ms), for ActivityScheduleTime / ActivityRunTime. */
+      scheduledAt?: number;
+      startedAt?: number;
       timeoutSeconds?: number;
       heartbeatSeconds?: number;
     }
@@ -106,6 +109,14 @@ export interface TaskRequest {
   heartbeatSeconds?: number;
 }
 
+/** One task's schedule-to-start or run time, for metrics. */
+export interface TaskTiming {
+  resource: string;
+  phase: 'started' | 'ended';
+  ms: number;
+  outcome?: 'succeeded' | 'failed' | 'timed_out' | 'heartbeat_timed_out';
+}
+
 /** What wakes an execution. */
 export type Wake =
   | { kind: 'start'; input: string; roleArn: string }
@@ -135,6 +146,8 @@ export interface Advance {
   tasks: TaskRequest[];
   /** Tokens whose tasks no longer matter (finished, aborted). */
   closedTokens: string[];
+  /** Tasks that started or ended in this advance, with how long they waited or ran. */
+  taskTimings: TaskTiming[];
   end?: { status: ExecutionStatus; output?: string; error?: string; cause?: string };
 }
 
@@ -166,7 +179,7 @@ export async function advance(rt: ExecutionRuntime, wake: Wake, ctx: AdvanceCont
 }
 
 class Advancer {
-  readonly out: Advance = { events: [], timers: [], tasks: [], closedTokens: [] };
+  readonly out: Advance = { events: [], timers: [], tasks: [], closedTokens: [], taskTimings: [] };
 
   constructor(
     private readonly rt: ExecutionRuntime,
@@ -236,6 +249,12 @@ class Advancer {
           const error = wake.timer.kind === 'heartbeat' ? StatesErrorName.HeartbeatTimeout : StatesErrorName.Timeout;
           this.record(thread, taskFailedEvent(at.resource, error, undefined, true));
           this.closeTask(at.token);
+          this.out.taskTimings.push({
+            resource: at.resource,
+            phase: 'ended',
+            ms: this.ctx.now - (at.startedAt ?? at.scheduledAt ?? this.ctx.now),
+            outcome: wake.timer.kind === 'heartbeat' ? 'heartbeat_timed_out' : 'timed_out',
+          });
           thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: 'outcome', outcome: { ok: false, error }, token: at.token };
           this.rt.ready.push(thread.id);
         }
@@ -245,6 +264,8 @@ class Advancer {
         const thread = this.findTask(wake.token);
         if (!thread || thread.at.kind !== 'task' || thread.at.started) return;
         thread.at.started = true;
+        thread.at.startedAt = this.ctx.now;
+        this.out.taskTimings.push({ resource: thread.at.resource, phase: 'started', ms: this.ctx.now - (thread.at.scheduledAt ?? this.ctx.now) });
         this.record(thread, taskStartedEvent(thread.at.resource, wake.workerName));
         const { timeoutSeconds, heartbeatSeconds, token } = thread.at;
         if (timeoutSeconds !== undefined) this.out.timers.push({ threadId: thread.id, kind: 'taskTimeout', due: this.ctx.now + timeoutSeconds * 1000, token });
@@ -259,6 +280,12 @@ class Advancer {
         const outcome = wake.outcome;
         this.record(thread, outcome.ok ? taskSucceededEvent(at.resource, outcome.result) : taskFailedEvent(at.resource, outcome.error, outcome.cause, false));
         this.closeTask(at.token);
+        this.out.taskTimings.push({
+          resource: at.resource,
+          phase: 'ended',
+          ms: this.ctx.now - (at.startedAt ?? this.ctx.now),
+          outcome: outcome.ok ? 'succeeded' : 'failed',
+        });
         thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: 'outcome', outcome, token: at.token };
         this.rt.ready.push(thread.id);
         return;
@@ -403,7 +430,15 @@ class Advancer {
       case 'task': {
         const taskToken = token ?? this.ctx.newToken();
         this.record(thread, taskScheduledEvent(effect.resource, effect.input, this.ctx.region, effect.timeoutSeconds, effect.heartbeatSeconds));
-        const position: ThreadPosition = { kind: 'task', enteredEventId, suspension: effect.suspension, token: taskToken, resource: effect.resource, started: false };
+        const position: ThreadPosition = {
+          kind: 'task',
+          enteredEventId,
+          suspension: effect.suspension,
+          token: taskToken,
+          resource: effect.resource,
+          started: false,
+          scheduledAt: this.ctx.now,
+        };
         const request: TaskRequest = { threadId: thread.id, token: taskToken, resource: effect.resource, input: effect.input };
         if (effect.timeoutSeconds !== undefined) position.timeoutSeconds = request.timeoutSeconds = effect.timeoutSeconds;
         if (effect.heartbeatSeconds !== undefined) position.heartbeatSeconds = request.heartbeatSeconds = effect.heartbeatSeconds;

@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { advance, machineIndex, newRuntime } from '../asl/interpreter.ts';
-import type { Advance, ExecutionRuntime, TaskRequest, TimerRequest, Wake } from '../asl/interpreter.ts';
+import type { Advance, ExecutionRuntime, TaskRequest, TaskTiming, TimerRequest, Wake } from '../asl/interpreter.ts';
 import { compileMachine, parseDefinition } from '../asl/compile.ts';
 import type { CompiledMachine } from '../asl/compile.ts';
 import { isActivityArn } from '../asl/task-events.ts';
@@ -37,11 +37,10 @@ export interface AdvanceReport {
   /** Set when the execution ended in this advance: its status and run time. */
   ended?: { status: string; seconds: number };
   transitions: number;
-  activitiesScheduled: number;
-  activitiesStarted: number;
-  activitiesSucceeded: number;
-  activitiesFailed: number;
-  activitiesTimedOut: number;
+  /** Per task: schedule-to-start and run times (ActivityScheduleTime, ActivityRunTime). */
+  taskTimings: TaskTiming[];
+  /** The resource of every task scheduled in this advance. */
+  scheduledResources: string[];
 }
 
 /** Options for {@link Engine}. */
@@ -221,7 +220,7 @@ export class Engine {
     const consumed = rows.map((r) => r.id);
     const rt = cached.rt;
     const expectedTransitions = execution.transitions;
-    const total: Advance = { events: [], timers: [], tasks: [], closedTokens: [] };
+    const total: Advance = { events: [], timers: [], tasks: [], closedTokens: [], taskTimings: [] };
     const timedOut = new Set<string>();
     if (execution.status === 'RUNNING') {
       const machines = cached.machines;
@@ -250,6 +249,7 @@ export class Engine {
         for (const timer of out.timers) total.timers.push(timer);
         for (const task of out.tasks) total.tasks.push(task);
         for (const token of out.closedTokens) total.closedTokens.push(token);
+        for (const timing of out.taskTimings) total.taskTimings.push(timing);
         if (out.end) total.end ??= out.end;
       }
     }
@@ -282,17 +282,13 @@ export class Engine {
     if (!(await this.store.commitAdvance(commit))) return;
     if (rt.status === 'RUNNING') this.runtimes.set(arn, { ...cached, version: execution.version + 1 });
     if (this.onAdvance) {
-      const count = (type: string) => total.events.filter((e) => e.type === type).length;
       const report: AdvanceReport = {
         executionArn: arn,
         stateMachineArn: execution.state_machine_arn,
-        started: count('ExecutionStarted') > 0,
+        started: total.events.some((e) => e.type === 'ExecutionStarted'),
         transitions: rt.transitions - expectedTransitions,
-        activitiesScheduled: count('ActivityScheduled'),
-        activitiesStarted: count('ActivityStarted'),
-        activitiesSucceeded: count('ActivitySucceeded'),
-        activitiesFailed: count('ActivityFailed'),
-        activitiesTimedOut: count('ActivityTimedOut'),
+        taskTimings: total.taskTimings,
+        scheduledResources: total.tasks.map((t) => t.resource),
       };
       if (total.end) report.ended = { status: total.end.status, seconds: (this.now() - execution.start_ms) / 1000 };
       this.onAdvance(report);
