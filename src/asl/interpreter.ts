@@ -134,6 +134,8 @@ export interface AdvanceContext {
   random: () => number;
   newToken: () => string;
   region: string;
+  /** AWS-compatible mode: a state output larger than this fails with States.DataLimitExceeded. */
+  payloadLimitBytes?: number;
   /** Context object parts of the root thread. */
   execution: Record<string, unknown>;
   stateMachine: Record<string, unknown>;
@@ -403,6 +405,16 @@ class Advancer {
   }
 
   private apply(thread: ThreadRecord, effect: Effect, enteredEventId: number, token?: string): void {
+    const limit = this.ctx.payloadLimitBytes;
+    if (limit !== undefined && (effect.kind === 'next' || effect.kind === 'end') && Buffer.byteLength(toJson(effect.output)) > limit) {
+      const stateName = thread.current?.stateName ?? '';
+      effect = {
+        kind: 'fail',
+        events: [],
+        error: StatesErrorName.DataLimitExceeded,
+        cause: `The state/task '${stateName}' returned a result with a size exceeding the maximum number of bytes service limit.`,
+      };
+    }
     for (const draft of effect.events) this.record(thread, draft);
     switch (effect.kind) {
       case 'next':

@@ -230,6 +230,7 @@ export class Engine {
         if (rt.status !== 'RUNNING' && wake.kind !== 'redrive') continue;
         if (wake.kind === 'timer' && wake.timer.token) timedOut.add(wake.timer.token);
         const out = await advance(rt, wake, {
+          ...(this.payloadLimitBytes === undefined ? {} : { payloadLimitBytes: this.payloadLimitBytes }),
           machines,
           now: this.now(),
           random: this.random,

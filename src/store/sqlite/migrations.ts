@@ -102,5 +102,7 @@ export const engineMigrations: MigrationSet = {
     `,
     // Every commit bumps the version, so a cached runtime can be checked with one integer.
     `ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;`,
+    // Large event details live here once, by content hash, however many events carry them.
+    `CREATE TABLE payloads (hash TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;`,
   ],
 };

@@ -5,6 +5,7 @@
  * guarantee the engine's crash test checks); `durability: 'full'` also survives power loss.
  */
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { migrateSqlite } from '../migrate.ts';
 import { engineMigrations } from './migrations.ts';
@@ -22,6 +23,11 @@ import type {
   NewInboxRow,
   Store,
 } from '../store.ts';
+
+/** Event details larger than this are stored out of line, once per distinct content. */
+export const OUT_OF_LINE_BYTES = 64 * 1024;
+const PAYLOAD_KEY = '$inletPayload';
+const PAYLOAD_MARK = `{"${PAYLOAD_KEY}":"`;
 
 /** Options for {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -169,17 +175,21 @@ export class SqliteStore implements Store {
 
   async getHistory(arn: string, options: { afterId?: number; beforeId?: number; limit: number; reverse: boolean }): Promise<DbHistoryEvent[]> {
     if (options.reverse) {
-      return this.st('SELECT * FROM history_events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?').all(
-        arn,
-        options.beforeId ?? Number.MAX_SAFE_INTEGER,
-        options.limit,
-      ) as DbHistoryEvent[];
+      return this.inLine(
+        this.st('SELECT * FROM history_events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?').all(
+          arn,
+          options.beforeId ?? Number.MAX_SAFE_INTEGER,
+          options.limit,
+        ) as DbHistoryEvent[],
+      );
     }
-    return this.st('SELECT * FROM history_events WHERE execution_arn = ? AND id > ? ORDER BY id LIMIT ?').all(
-      arn,
-      options.afterId ?? 0,
-      options.limit,
-    ) as DbHistoryEvent[];
+    return this.inLine(
+      this.st('SELECT * FROM history_events WHERE execution_arn = ? AND id > ? ORDER BY id LIMIT ?').all(
+        arn,
+        options.afterId ?? 0,
+        options.limit,
+      ) as DbHistoryEvent[],
+    );
   }
 
   async resetExecution(arn: string, expectedVersion: number, execution: Partial<DbExecution>, inbox: NewInboxRow[]): Promise<boolean> {
@@ -244,6 +254,45 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  /**
+   * Large values inside an event's details (an input or output past {@link OUT_OF_LINE_BYTES}) are
+   * stored once in `payloads` by content hash and replaced by `{"$payload": hash}`: a big input
+   * appears in several events (ExecutionStarted, StateEntered, StateExited …) but is kept once.
+   */
+  private outOfLine(details: string | null): string | null {
+    if (details === null || details.length <= OUT_OF_LINE_BYTES) return details;
+    const swap = (value: unknown): unknown => {
+      if (typeof value === 'string' && value.length > OUT_OF_LINE_BYTES) {
+        const hash = createHash('sha256').update(value).digest('hex');
+        this.st('INSERT INTO payloads (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING').run(hash, value);
+        return { [PAYLOAD_KEY]: hash };
+      }
+      if (Array.isArray(value)) return value.map(swap);
+      if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, swap(v)]));
+      return value;
+    };
+    return JSON.stringify(swap(JSON.parse(details)));
+  }
+
+  /** Reads back what {@link outOfLine} stored, transparently. */
+  private inLine(rows: DbHistoryEvent[]): DbHistoryEvent[] {
+    const restore = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(restore);
+      if (value !== null && typeof value === 'object') {
+        const hash = (value as Record<string, unknown>)[PAYLOAD_KEY];
+        if (typeof hash === 'string' && Object.keys(value).length === 1) {
+          return this.st('SELECT body FROM payloads WHERE hash = ?').pluck().get(hash) as string;
+        }
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, restore(v)]));
+      }
+      return value;
+    };
+    for (const row of rows) {
+      if (row.details?.includes(PAYLOAD_MARK)) row.details = JSON.stringify(restore(JSON.parse(row.details)));
+    }
+    return rows;
+  }
+
   /** History rows go in as multi-row INSERTs of up to 64 rows: far fewer statement runs per advance. */
   private insertEvents(events: readonly DbHistoryEvent[]): void {
     const BATCH = 64;
@@ -253,7 +302,7 @@ export class SqliteStore implements Store {
         `INSERT INTO history_events (execution_arn, id, type, timestamp_ms, previous_event_id, details) VALUES ${batch.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
       );
       const params: unknown[] = [];
-      for (const e of batch) params.push(e.execution_arn, e.id, e.type, e.timestamp_ms, e.previous_event_id, e.details);
+      for (const e of batch) params.push(e.execution_arn, e.id, e.type, e.timestamp_ms, e.previous_event_id, this.outOfLine(e.details));
       statement.run(...params);
     }
   }
@@ -330,6 +379,12 @@ export class SqliteStore implements Store {
         this.st('DELETE FROM history_events WHERE execution_arn = ?').run(arn);
         this.st('DELETE FROM activity_tasks WHERE execution_arn = ?').run(arn);
         this.st('DELETE FROM executions WHERE arn = ?').run(arn);
+      }
+      if (arns.length > 0) {
+        this.st(
+          `DELETE FROM payloads WHERE NOT EXISTS (
+             SELECT 1 FROM history_events WHERE instr(history_events.details, payloads.hash) > 0)`,
+        ).run();
       }
       return arns.length;
     }).immediate();
