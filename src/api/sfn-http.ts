@@ -142,8 +142,9 @@ export function createSfnHandler(options: SfnHandlerOptions): (req: IncomingMess
       finish(200);
     } catch (e) {
       if (e instanceof AuthError) {
-        sendError(res, e.code === 'InvalidSignatureException' ? 403 : 400, e.code, e.message);
-        finish(403);
+        const status = e.code === 'InvalidSignatureException' ? 403 : 400;
+        sendError(res, status, e.code, e.message);
+        finish(status);
       } else if (e instanceof SfnServiceError) {
         sendError(res, e.httpStatus, e.name, e.message);
         finish(e.httpStatus);

@@ -4,7 +4,7 @@
  * `@smithy/signature-v4` (the SDK's own signer) over exactly the headers the client signed, and
  * compared in constant time. Secrets never leave this module and are never logged.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
@@ -59,8 +59,16 @@ export async function verifySigV4(
     if (value === undefined) throw new AuthError('InvalidSignatureException', `Signed header '${name}' is missing.`);
     headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
+  // The body is bound to the signature through its hash: compute it ourselves, and refuse a
+  // client's x-amz-content-sha256 that does not match (a replayed signature with another body).
+  const bodyHash = createHash('sha256').update(request.body).digest('hex');
+  const claimed = headers['x-amz-content-sha256'];
+  if (claimed !== undefined && claimed !== bodyHash) {
+    throw new AuthError('InvalidSignatureException', 'The provided x-amz-content-sha256 header does not match what was computed.');
+  }
   const [path, query = ''] = request.path.split('?', 2);
   const signer = new SignatureV4({
+    applyChecksum: false,
     credentials: { accessKeyId: accessKeyId as string, secretAccessKey: secret },
     region: region as string,
     service: service as string,

@@ -34,8 +34,20 @@ function decodeToken<T>(token: string | undefined): T | undefined {
   }
 }
 
-function checkName(name: string): void {
+function checkName(name: unknown): asserts name is string {
+  if (typeof name !== 'string') throw required('name');
   if (!NAME.test(name)) throw sfnErrors.invalidName(name);
+}
+
+/** AWS's message for a missing required member. */
+function required(field: string): SfnServiceError {
+  return sfnErrors.validation(`Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+}
+
+/** A required string member, or AWS's validation error. */
+function requireString(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw required(field);
+  return value;
 }
 
 function pageSize(maxResults: number | undefined): number {
@@ -100,8 +112,13 @@ export class StepFunctions {
     return `${this.engine.arnPrefix()}${kind}:${parts.join(':')}`;
   }
 
+  /** Refuses anything but one of this engine's ARNs (also non-strings from loosely typed clients). */
+  private checkArn(arn: unknown): asserts arn is string {
+    if (typeof arn !== 'string' || !arn.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(arn));
+  }
+
   private async machine(arn: string): Promise<DbStateMachine> {
-    if (!arn?.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(arn));
+    this.checkArn(arn);
     const base = arn.split(':').slice(0, 7).join(':');
     const sm = await this.store.getStateMachine(base);
     if (!sm) throw sfnErrors.stateMachineDoesNotExist(arn);
@@ -109,7 +126,7 @@ export class StepFunctions {
   }
 
   private async execution(arn: string): Promise<DbExecution> {
-    if (!arn?.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(arn));
+    this.checkArn(arn);
     const execution = await this.store.getExecution(arn);
     if (!execution) throw sfnErrors.executionDoesNotExist(arn);
     return execution;
@@ -117,7 +134,8 @@ export class StepFunctions {
 
   async createStateMachine(req: Input<{ name: string; definition: string; roleArn: string; type?: 'STANDARD' | 'EXPRESS'; publish?: boolean; versionDescription?: string; description?: string }>) {
     checkName(req.name);
-    assertValid(req.definition);
+    requireString(req.roleArn, 'roleArn');
+    assertValid(requireString(req.definition, 'definition'));
     const arn = this.arn('stateMachine', req.name);
     const existing = await this.store.getStateMachine(arn);
     if (existing) {
@@ -230,7 +248,7 @@ export class StepFunctions {
   }
 
   async deleteStateMachine(req: { stateMachineArn: string }) {
-    if (!req.stateMachineArn?.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(req.stateMachineArn));
+    this.checkArn(req.stateMachineArn);
     await this.store.deleteStateMachine(req.stateMachineArn);
     return {};
   }
@@ -246,7 +264,7 @@ export class StepFunctions {
   }
 
   async describeActivity(req: { activityArn: string }) {
-    if (!req.activityArn?.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(req.activityArn));
+    this.checkArn(req.activityArn);
     const activity = await this.store.getActivity(req.activityArn);
     if (!activity) throw sfnErrors.activityDoesNotExist(req.activityArn);
     return { activityArn: activity.arn, name: activity.name, creationDate: new Date(activity.created_ms) };
@@ -264,7 +282,7 @@ export class StepFunctions {
   }
 
   async deleteActivity(req: { activityArn: string }) {
-    if (!req.activityArn?.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(req.activityArn));
+    this.checkArn(req.activityArn);
     await this.store.deleteActivity(req.activityArn);
     return {};
   }
@@ -276,7 +294,7 @@ export class StepFunctions {
     if (req.stateMachineArn !== sm.arn && !version) throw sfnErrors.stateMachineDoesNotExist(req.stateMachineArn);
     const name = req.name ?? randomUUID();
     checkName(name);
-    const input = req.input ?? '{}';
+    const input = req.input === undefined || req.input === null ? '{}' : requireString(req.input, 'input');
     checkJson(input, 'input');
     this.checkSize(input, 'input');
     const arn = this.arn(sm.type === 'EXPRESS' ? 'express' : 'execution', sm.name, name);
@@ -319,7 +337,7 @@ export class StepFunctions {
   async startSyncExecution(req: { stateMachineArn: string; name?: string; input?: string }) {
     const sm = await this.machine(req.stateMachineArn);
     if (sm.type !== 'EXPRESS') {
-      throw sfnErrors.validation('StartSyncExecution is only supported for EXPRESS state machines');
+      throw new SfnServiceError('StateMachineTypeNotSupported', 'This operation is not supported by this type of state machine');
     }
     const input = req.input ?? '{}';
     checkJson(input, 'input');
@@ -458,9 +476,13 @@ export class StepFunctions {
   async testState(req: { definition: string; roleArn?: string; input?: string }) {
     let state: Record<string, unknown>;
     try {
-      state = JSON.parse(req.definition) as Record<string, unknown>;
+      state = JSON.parse(requireString(req.definition, 'definition')) as Record<string, unknown>;
     } catch (e) {
+      if (e instanceof SfnServiceError) throw e;
       throw sfnErrors.invalidDefinition(`INVALID_JSON_DESCRIPTION: ${(e as Error).message}`);
+    }
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+      throw sfnErrors.invalidDefinition('SCHEMA_VALIDATION_FAILED: a TestState definition must be one state, a JSON object');
     }
     const nextState = typeof state.Next === 'string' ? state.Next : undefined;
     const single: Record<string, unknown> = { ...state };
@@ -496,7 +518,7 @@ export class StepFunctions {
 
   /** Long-polls up to 60 s for a task of the activity; `taskToken` is absent when none came. */
   async getActivityTask(req: { activityArn: string; workerName?: string }, options: { pollMs?: number; signal?: AbortSignal } = {}) {
-    if (!req.activityArn?.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(req.activityArn));
+    this.checkArn(req.activityArn);
     if (!(await this.store.getActivity(req.activityArn))) throw sfnErrors.activityDoesNotExist(req.activityArn);
     const deadline = Date.now() + (options.pollMs ?? ACTIVITY_POLL_MS);
     for (;;) {
@@ -542,7 +564,7 @@ export class StepFunctions {
 
   async sendTaskSuccess(req: { taskToken: string; output: string }) {
     const task = await this.openTask(req.taskToken);
-    checkJson(req.output, 'output');
+    checkJson(requireString(req.output, 'output'), 'output');
     const limit = this.engine.payloadLimitBytes;
     const outcome: Outcome =
       limit !== undefined && Buffer.byteLength(req.output) > limit
@@ -561,20 +583,22 @@ export class StepFunctions {
   }
 
   private async taggable(arn: string): Promise<void> {
-    if (!arn?.startsWith(this.engine.arnPrefix())) throw sfnErrors.invalidArn(String(arn));
+    this.checkArn(arn);
     const exists = arn.includes(':activity:') ? await this.store.getActivity(arn) : await this.store.getStateMachine(arn);
     if (!exists) throw new SfnServiceError('ResourceNotFound', `Resource not found: '${arn}'`);
   }
 
   async tagResource(req: { resourceArn: string; tags: { key: string; value: string }[] }) {
     await this.taggable(req.resourceArn);
-    await this.store.tagResource(req.resourceArn, Object.fromEntries((req.tags ?? []).map((t) => [t.key, t.value])));
+    if (!Array.isArray(req.tags)) throw required('tags');
+    await this.store.tagResource(req.resourceArn, Object.fromEntries(req.tags.map((t) => [requireString(t?.key, 'tags.key'), String(t?.value ?? '')])));
     return {};
   }
 
   async untagResource(req: { resourceArn: string; tagKeys: string[] }) {
     await this.taggable(req.resourceArn);
-    await this.store.untagResource(req.resourceArn, req.tagKeys ?? []);
+    if (!Array.isArray(req.tagKeys)) throw required('tagKeys');
+    await this.store.untagResource(req.resourceArn, req.tagKeys.map((k) => requireString(k, 'tagKeys')));
     return {};
   }
 
