@@ -30,6 +30,8 @@ const USAGE = `usage: inlet <command> [options]
 commands:
   start                      serve the Step Functions API, the tracking API and /metrics; run workers and the scheduler
   sync <source>              run one sync of a source now and print its report
+  replay <source> --from YYYY-MM-DD --to YYYY-MM-DD
+                             reload the raw data received in those days (UTC); only missing rows are added
   syncs list [source]        the sync history: status, times, errors (most recent first)
   worker                     run the stage workers against a server (--endpoint)
   deploy [--dry-run]         create or update activities and state machines from their templates
@@ -249,6 +251,8 @@ export async function main(argv: string[]): Promise<number> {
       'min-bytes': { type: 'string' },
       'write-key-env': { type: 'string' },
       'older-than-days': { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
       port: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -270,6 +274,12 @@ export async function main(argv: string[]): Promise<number> {
     case 'sync':
       if (!rest[0]) throw new UsageError('usage: inlet sync <source>');
       return runSync(config, rest[0], json, values.endpoint);
+    case 'replay': {
+      const { parseReplayArgs, runReplay } = await import('./replay.ts');
+      const args = parseReplayArgs(rest[0], values.from, values.to);
+      if ('usage' in args) throw new UsageError(args.usage);
+      return runReplay(config, args, json);
+    }
     case 'worker':
       return runWorker(config, values.endpoint);
     case 'deploy':

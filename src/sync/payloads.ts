@@ -7,6 +7,15 @@
  * their keys travel.
  */
 
+/**
+ * A replay's range of received days, `YYYY-MM-DD`, both ends inclusive (UTC). It rides on
+ * `cleanup_input` so Cleanup can mark the report as a replay.
+ */
+export interface ReplayRange {
+  from: string;
+  to: string;
+}
+
 /** The error a Catch puts at `$.cleanup.error`, as AWS writes it. */
 export interface CaughtError {
   Error: string;
@@ -68,7 +77,13 @@ export interface FollowTaskOutput {
 
 /** What Cleanup is handed through the definition's Parameters. */
 export interface CleanupTaskInput {
-  cleanup_input: { source_id: string; sync_id: string; database?: string; follow_output?: FollowTaskOutput };
+  cleanup_input: {
+    source_id: string;
+    sync_id: string;
+    database?: string;
+    replay?: ReplayRange;
+    follow_output?: FollowTaskOutput;
+  };
   /** Null unless a stage failed and was caught. */
   error: CaughtError | null;
   execution_id?: string;
@@ -99,7 +114,7 @@ export interface SyncExecutionInput {
   prepare_inputs: PrepareTaskInput[];
   load_input: { source_id: string; sync_id: string; dedup_window_days?: number };
   follow_input: { source_id: string; sync_id: string };
-  cleanup_input: { source_id: string; sync_id: string; database?: string };
+  cleanup_input: { source_id: string; sync_id: string; database?: string; replay?: ReplayRange };
   /** Seeded so `$.cleanup.error` exists on the success path, where no Catch wrote it. */
   cleanup: { error: null };
 }

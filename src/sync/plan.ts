@@ -8,10 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Catalog } from '../catalog/index.ts';
-import { listRawObjects, type RawObject } from '../lake/raw-layout.ts';
+import { DAY_MS, listRawObjects, type RawObject } from '../lake/raw-layout.ts';
 import type { ObjectStore } from '../lake/storage/object-store.ts';
 import { assertSafeId } from '../lake/types.ts';
-import type { PrepareTaskInput, SyncExecutionInput } from './payloads.ts';
+import type { PrepareTaskInput, ReplayRange, SyncExecutionInput } from './payloads.ts';
 
 /** Compressed raw bytes per Prepare chunk; a chunk also ends at {@link DEFAULT_CHUNK_OBJECTS}. */
 export const DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024;
@@ -60,6 +60,59 @@ export async function unsyncedBytes(
 ): Promise<number> {
   const objects = await listUnsyncedRawObjects(rawStore, catalog, sourceId, options);
   return objects.reduce((sum, o) => sum + o.size, 0);
+}
+
+const ISO_DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** The UTC midnight (epoch ms) of a calendar day `YYYY-MM-DD`, or undefined if it is no real day. */
+function dayStart(text: string): number | undefined {
+  const m = ISO_DAY.exec(text);
+  if (m === null) return undefined;
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  // Date.UTC rolls 2024-02-30 over to March; a real day prints back as itself.
+  return new Date(ms).toISOString().slice(0, 10) === text ? ms : undefined;
+}
+
+/** A replay range's first and last received-day midnights (epoch ms), checked. */
+function rangeDays(from: string, to: string): { first: number; last: number } {
+  const first = dayStart(from);
+  if (first === undefined) throw new RangeError(`--from '${from}' is not a date YYYY-MM-DD`);
+  const last = dayStart(to);
+  if (last === undefined) throw new RangeError(`--to '${to}' is not a date YYYY-MM-DD`);
+  if (last < first) throw new RangeError(`--to ${to} is before --from ${from}`);
+  return { first, last };
+}
+
+/**
+ * Checks a replay range of received days (`YYYY-MM-DD`, both ends inclusive, UTC) and returns
+ * it. Throws RangeError for a date that is not a real calendar day or a range that ends before
+ * it starts.
+ */
+export function parseReplayRange(from: string, to: string): ReplayRange {
+  rangeDays(from, to);
+  return { from, to };
+}
+
+/** The instants a replay range covers: from's midnight to the last millisecond of `to` (UTC). */
+export function replayBounds(range: ReplayRange): { from: Date; to: Date } {
+  const { first, last } = rangeDays(range.from, range.to);
+  return { from: new Date(first), to: new Date(last + DAY_MS - 1) };
+}
+
+/**
+ * Every raw object of the source whose received day is within the range, synced or not, in key
+ * order: what a replay reads again.
+ */
+export async function listRawObjectsInRange(rawStore: ObjectStore, sourceId: string, range: ReplayRange): Promise<RawObject[]> {
+  const { from, to } = replayBounds(range);
+  const out: RawObject[] = [];
+  // Keys sort by day among 13-digit day folders (2001–2286); only then may a later day end the listing.
+  const sorted = String(from.getTime()).length === 13;
+  for await (const object of listRawObjects(rawStore, sourceId, { fromDay: from })) {
+    if (object.day <= to.getTime()) out.push(object);
+    else if (sorted) break;
+  }
+  return out;
 }
 
 /**
@@ -126,6 +179,11 @@ export interface PlanSyncOptions {
   maxChunks?: number;
   fromDay?: Date | number;
   now?: () => Date;
+  /**
+   * Plans a replay instead: every raw object received within the range, synced or not. A replay
+   * must read its whole range in one sync, so it refuses a range that needs more than `maxChunks`.
+   */
+  replay?: ReplayRange;
 }
 
 /** One sync's plan: its chunks, each already written as a manifest. */
@@ -137,6 +195,8 @@ export interface SyncPlan {
   bytes: number;
   /** Unsynced objects left for a later sync because of `maxChunks`. */
   deferredObjects: number;
+  /** Set when the plan is a replay of this range. */
+  replay?: ReplayRange;
 }
 
 function positive(value: number, what: string): number {
@@ -174,13 +234,16 @@ export async function planSync(options: PlanSyncOptions): Promise<SyncPlan> {
   const maxBytes = positive(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, 'chunkBytes');
   const maxObjects = positive(options.chunkObjects ?? DEFAULT_CHUNK_OBJECTS, 'chunkObjects');
   const maxChunks = positive(options.maxChunks ?? DEFAULT_MAX_CHUNKS, 'maxChunks');
-  const unsynced = await listUnsyncedRawObjects(
-    rawStore,
-    catalog,
-    sourceId,
-    options.fromDay === undefined ? {} : { fromDay: options.fromDay },
-  );
+  const { replay } = options;
+  const unsynced =
+    replay === undefined
+      ? await listUnsyncedRawObjects(rawStore, catalog, sourceId, options.fromDay === undefined ? {} : { fromDay: options.fromDay })
+      : await listRawObjectsInRange(rawStore, sourceId, replay);
   const all = chunkObjects(unsynced, maxBytes, maxObjects);
+  // Objects deferred by a replay would never come back: the next sync skips marked objects.
+  if (replay !== undefined && all.length > maxChunks) {
+    throw new RangeError(`replay ${replay.from}..${replay.to} needs ${all.length} chunks, more than one sync plans (${maxChunks}); replay a shorter range`);
+  }
   const groups = all.slice(0, maxChunks);
   const chunks: PrepareTaskInput[] = [];
   let objects = 0;
@@ -195,7 +258,9 @@ export async function planSync(options: PlanSyncOptions): Promise<SyncPlan> {
     objects += group.length;
     bytes += size;
   }
-  return { sourceId, syncId, chunks, objects, bytes, deferredObjects: unsynced.length - objects };
+  const plan: SyncPlan = { sourceId, syncId, chunks, objects, bytes, deferredObjects: unsynced.length - objects };
+  if (replay !== undefined) plan.replay = { from: replay.from, to: replay.to };
+  return plan;
 }
 
 /** The execution input that runs a plan through the datalake-sync machine. */
@@ -209,7 +274,11 @@ export function syncExecutionInput(
     prepare_inputs: plan.chunks,
     load_input: options.dedupWindowDays === undefined ? { ...ids } : { ...ids, dedup_window_days: options.dedupWindowDays },
     follow_input: { ...ids },
-    cleanup_input: options.database === undefined ? { ...ids } : { ...ids, database: options.database },
+    cleanup_input: {
+      ...ids,
+      ...(options.database === undefined ? {} : { database: options.database }),
+      ...(plan.replay === undefined ? {} : { replay: { from: plan.replay.from, to: plan.replay.to } }),
+    },
     cleanup: { error: null },
   };
 }

@@ -31,7 +31,7 @@ import type {
   LoadTaskOutput,
   PrepareTaskOutput,
 } from './payloads.ts';
-import { manifestKey, syncQuarantinePrefix, syncStagingPrefix, type ChunkManifest } from './plan.ts';
+import { manifestKey, replayBounds, syncQuarantinePrefix, syncStagingPrefix, type ChunkManifest } from './plan.ts';
 
 /** Error names the definition's Retry and Catch see. */
 export const SyncErrorName = {
@@ -208,6 +208,17 @@ function caughtError(value: unknown): CaughtError | undefined {
   return cause === undefined ? { Error: error } : { Error: error, Cause: cause };
 }
 
+/** The instants of `cleanup_input.replay`, if the sync is a replay; a malformed range is invalid input. */
+function replayOf(target: unknown): { from: Date; to: Date } | undefined {
+  const replay = field(target, 'replay');
+  if (replay === undefined || replay === null) return undefined;
+  try {
+    return replayBounds({ from: requireString(replay, 'from'), to: requireString(replay, 'to') });
+  } catch (e) {
+    throw e instanceof SyncStageError ? e : invalid(`replay: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 function isCommitted(sync: SyncRecord | undefined): boolean {
   return sync !== undefined && (sync.status === 'committed' || sync.status === 'finished');
 }
@@ -314,6 +325,7 @@ export function createSyncStages(options: SyncStageOptions): SyncStages {
     const { sourceId, syncId } = idsOf(target);
     const caught = caughtError(field(input, 'error'));
     const startedText = stringField(input, 'started_at');
+    const replay = replayOf(target);
     return await asStage('Cleanup', async () => {
       const stores = await storesOf(sourceId);
       const { lakeStore } = stores;
@@ -330,6 +342,7 @@ export function createSyncStages(options: SyncStageOptions): SyncStages {
         summaries,
         bucket: lakeStore.url,
         ...(database === undefined ? {} : { database }),
+        ...(replay === undefined ? {} : { replay }),
       };
       // The catalog commit decides: a committed Load is visible data, so the sync finished even
       // if a later stage (Follow) failed; anything else is rolled back.
