@@ -55,6 +55,16 @@ export async function startInlet(config: InletConfig): Promise<number> {
   const { port } = server.address() as AddressInfo;
   const workers = config.workers.inProcess ? await startInProcessWorkers(runtime) : undefined;
   const scheduler = workers ? startScheduler(runtime, workers.machine.stateMachineArn, log) : undefined;
+  // History is unlimited unless retentionDays is set; then finished executions past it are purged hourly.
+  const retention = config.retentionDays;
+  const purge = retention
+    ? setInterval(() => {
+        runtime.store
+          .purgeExecutions(Date.now() - retention * 86_400_000)
+          .then((n) => n > 0 && log(`purged ${n} executions older than ${retention} days`))
+          .catch((e: unknown) => log(`purge: ${e instanceof Error ? e.message : String(e)}`));
+      }, 3_600_000)
+    : undefined;
   log(`listening on http://${config.server.host}:${port}  (Step Functions API: POST /, tracking: /v1/*, metrics: /metrics)`);
   log(`auth: ${config.server.auth}${config.server.auth === 'sigv4' ? ` (access key ${credentials.accessKeyId}; secret in $INLET_SECRET_ACCESS_KEY or ${join(config.dataDir, 'credentials.json')})` : ''}`);
   log(`sources with tracking write keys: ${trackingSources.map((s) => s.id).join(', ') || '(none: set the writeKeyEnv variables)'}`);
@@ -63,6 +73,7 @@ export async function startInlet(config: InletConfig): Promise<number> {
     process.once('SIGINT', resolve);
   });
   log('stopping: finishing in-flight work');
+  clearInterval(purge);
   await scheduler?.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections();
