@@ -20,6 +20,7 @@ export interface BenchModule {
  * exports `async function bench(): Promise<Record<string, unknown>>`.
  */
 export const BENCHES: Record<string, () => Promise<BenchModule>> = {
+  api: () => import('./api.ts'),
   asl: () => import('./asl.ts'),
   engine: () => import('./engine.ts'),
   ingest: () => import('./ingest.ts'),
