@@ -15,6 +15,7 @@ import { deploy } from './deploy.ts';
 import type { DeployApi, DeployPlan } from './deploy.ts';
 import { sdkStepFunctions, sfnClient } from './sdk-api.ts';
 import { startInlet } from './start.ts';
+import { describeDiagnostics, validateFile } from './state-machines.ts';
 import { runSync, runWorker } from './sync-commands.ts';
 import { generateRaw } from '../lake/generate.ts';
 import { openLakeQuery } from '../lake/query.ts';
@@ -29,12 +30,15 @@ const USAGE = `usage: inlet <command> [options]
 
 commands:
   start                      serve the Step Functions API, the tracking API and /metrics; run workers and the scheduler
+  server                     the same without in-process workers (run 'inlet worker' elsewhere)
   sync <source>              run one sync of a source now and print its report
   replay <source> --from YYYY-MM-DD --to YYYY-MM-DD
                              reload the raw data received in those days (UTC); only missing rows are added
   syncs list [source]        the sync history: status, times, errors (most recent first)
   worker                     run the stage workers against a server (--endpoint)
   deploy [--dry-run]         create or update activities and state machines from their templates
+  state-machines list|validate <file>
+                             list deployed state machines, or validate a definition file with AWS's diagnostics
   executions list|describe|history [arn]
                              list executions, describe one, or print its history
   query "<SQL>"              query the lake with DuckDB (one view per table)
@@ -55,9 +59,10 @@ function print(json: boolean, value: unknown, text: () => string): void {
 }
 
 function table(rows: Record<string, unknown>[], columns: string[]): string {
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const cell = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v ?? ''));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  return [line(columns), ...rows.map((r) => line(columns.map((c) => String(r[c] instanceof Date ? (r[c] as Date).toISOString() : (r[c] ?? '')))))].join('\n');
+  return [line(columns), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
 }
 
 /** The API a command talks to: a server (or AWS) with --endpoint, else the local database in process. */
@@ -216,6 +221,22 @@ async function syncsList(config: InletConfig, args: string[], json: boolean): Pr
   }
 }
 
+async function stateMachines(config: InletConfig, args: string[], json: boolean, endpoint: string | undefined): Promise<number> {
+  const [sub = 'list', file] = args;
+  if (sub === 'validate') {
+    if (!file) throw new UsageError('usage: inlet state-machines validate <definition.json>');
+    const result = validateFile(file);
+    print(json, result, () => describeDiagnostics(file, result));
+    return result.valid ? 0 : 1;
+  }
+  if (sub !== 'list') throw new UsageError('usage: inlet state-machines list | validate <file>');
+  return withApi(config, endpoint, async (api) => {
+    const rows = ((await api.listStateMachines!({}))['stateMachines'] as Record<string, unknown>[]) ?? [];
+    print(json, rows, () => (rows.length === 0 ? '(no state machines)' : table(rows, ['name', 'type', 'creationDate', 'stateMachineArn'])));
+    return 0;
+  });
+}
+
 async function purge(config: InletConfig, values: Record<string, string | boolean | undefined>, json: boolean): Promise<number> {
   const days = Number(values['older-than-days'] ?? config.retentionDays);
   if (!Number.isFinite(days) || days <= 0) throw new UsageError('purge needs --older-than-days N (or retentionDays in the config)');
@@ -298,6 +319,12 @@ export async function main(argv: string[]): Promise<number> {
       return purge(config, values, json);
     case 'syncs':
       return syncsList(config, rest, json);
+    case 'server':
+      // The engine and the APIs without in-process workers: workers run elsewhere (inlet worker).
+      config.workers.inProcess = false;
+      return startInlet(config);
+    case 'state-machines':
+      return stateMachines(config, rest, json, values.endpoint);
     case 'demo': {
       const { runDemo } = await import('./demo.ts');
       return runDemo(config, json);
