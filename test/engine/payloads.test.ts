@@ -39,7 +39,7 @@ void test('a 2 MB input runs, its history reads back whole, and it is stored onc
   assert.equal(end.status, 'SUCCEEDED');
   assert.equal(end.output, input);
   const { events } = await sfn.getExecutionHistory({ executionArn });
-  const entered = events.find((e) => e.type === 'PassStateEntered') as {
+  const entered = events.find((e) => e.type === 'PassStateEntered') as unknown as {
     stateEnteredEventDetails: { input: string };
   };
   assert.equal(entered.stateEnteredEventDetails.input, input);
