@@ -211,7 +211,11 @@ export class Engine {
     return { head, cached };
   }
 
-  private async advanceExecution(arn: string, rows: DbInboxRow[]): Promise<void> {
+  private async advanceExecution(arn: string, unordered: DbInboxRow[]): Promise<void> {
+    // Answers the API already acknowledged (a task's start or outcome) come before timers of the
+    // same batch: a worker told "accepted" must see its result applied, not a timeout after it.
+    const rank = (row: DbInboxRow) => (row.kind === 'taskStarted' ? 0 : row.kind === 'taskDone' ? 1 : 2);
+    const rows = [...unordered].sort((a, b) => rank(a) - rank(b) || a.due_ms - b.due_ms || a.id - b.id);
     const loaded = await this.loadRuntime(arn);
     if (!loaded) return;
     const { head: execution, cached } = loaded;
@@ -228,7 +232,6 @@ export class Engine {
         const wake = JSON.parse(row.wake) as Wake;
         // A stopped runtime takes only a redrive; anything else queued for it is stale.
         if (rt.status !== 'RUNNING' && wake.kind !== 'redrive') continue;
-        if (wake.kind === 'timer' && wake.timer.token) timedOut.add(wake.timer.token);
         const out = await advance(rt, wake, {
           ...(this.payloadLimitBytes === undefined ? {} : { payloadLimitBytes: this.payloadLimitBytes }),
           machines,
@@ -250,6 +253,8 @@ export class Engine {
         for (const timer of out.timers) total.timers.push(timer);
         for (const task of out.tasks) total.tasks.push(task);
         for (const token of out.closedTokens) total.closedTokens.push(token);
+        // Only a timer that actually closed its task timed it out (an answer may have closed it first).
+        if (wake.kind === 'timer' && wake.timer.token && out.closedTokens.includes(wake.timer.token)) timedOut.add(wake.timer.token);
         for (const timing of out.taskTimings) total.taskTimings.push(timing);
         if (out.end) total.end ??= out.end;
       }

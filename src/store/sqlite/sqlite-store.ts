@@ -223,6 +223,12 @@ export class SqliteStore implements Store {
 
   async commitAdvance(commit: AdvanceCommit): Promise<boolean> {
     return this.db.transaction(() => {
+      // A worker's answer that was acknowledged while this advance timed its task out wins:
+      // refuse the commit, so the advance is redone with the answer in its batch.
+      const status = this.st('SELECT status FROM activity_tasks WHERE token = ?').pluck();
+      for (const { token, reason } of commit.closedTasks) {
+        if (reason === 'timed_out' && status.get(token) === 'closed') return false;
+      }
       const updated = this.st(
         `UPDATE executions SET status = @status, runtime = @runtime, transitions = @transitions, output = @output,
            error = @error, cause = @cause, stop_ms = @stop_ms, version = version + 1
