@@ -65,11 +65,21 @@ async function serveEngine(keys: AccessKeys): Promise<Served> {
   const engine = new Engine({ store, onAdvance: () => void advances++ });
   await engine.start();
   // A 500 would otherwise look like a slow request; the parent fails the bench on it instead.
-  const server = await startSfnServer({ sfn: new StepFunctions(engine), auth: { mode: 'sigv4', keys }, port: 0, onError: reportError });
-  const synchronous = ['OFF', 'NORMAL', 'FULL', 'EXTRA'][Number(store.db.pragma('synchronous', { simple: true }))];
+  const server = await startSfnServer({
+    sfn: new StepFunctions(engine),
+    auth: { mode: 'sigv4', keys },
+    port: 0,
+    onError: reportError,
+  });
+  const synchronous = ['OFF', 'NORMAL', 'FULL', 'EXTRA'][
+    Number(store.db.pragma('synchronous', { simple: true }))
+  ];
   return {
     url: server.url,
-    store: { journalMode: String(store.db.pragma('journal_mode', { simple: true })), synchronous: synchronous ?? 'unknown' },
+    store: {
+      journalMode: String(store.db.pragma('journal_mode', { simple: true })),
+      synchronous: synchronous ?? 'unknown',
+    },
     advances: () => advances,
     close: async () => {
       await server.close();
@@ -88,17 +98,29 @@ async function serveFloor(keys: AccessKeys): Promise<Served> {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
       const body = Buffer.concat(chunks);
-      await verifySigV4({ method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body }, keys);
+      await verifySigV4(
+        { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, body },
+        keys,
+      );
       JSON.parse(body.toString('utf8'));
       const action = String(req.headers['x-amz-target']).slice('AWSStepFunctions.'.length);
       const answer =
         action === 'GetActivityTask'
           ? { taskToken: randomBytes(32).toString('base64url'), input: '0' }
           : action === 'StartExecution'
-            ? { executionArn: `arn:aws:states:us-east-1:123456789012:execution:floor:${randomBytes(16).toString('hex')}`, startDate: Date.now() / 1000 }
+            ? {
+                executionArn: `arn:aws:states:us-east-1:123456789012:execution:floor:${randomBytes(16).toString('hex')}`,
+                startDate: Date.now() / 1000,
+              }
             : {};
       const text = JSON.stringify(answer);
-      res.writeHead(200, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': crypto.randomUUID() }).end(text);
+      res
+        .writeHead(200, {
+          ...JSON_HEADERS,
+          'content-length': Buffer.byteLength(text),
+          'x-amzn-requestid': crypto.randomUUID(),
+        })
+        .end(text);
     })().catch((e: unknown) => {
       reportError(e);
       res.writeHead(500, JSON_HEADERS).end('{}');
@@ -122,7 +144,9 @@ async function main(): Promise<void> {
   const secret = process.env.INLET_BENCH_SECRET;
   const kind = process.env.INLET_BENCH_API_KIND;
   if (!process.send || !keyId || !secret || (kind !== 'engine' && kind !== 'floor')) {
-    throw new Error('bench/api-server.ts is started by bench/api.ts (fork, with INLET_BENCH_API_KIND, INLET_BENCH_KEY_ID, INLET_BENCH_SECRET)');
+    throw new Error(
+      'bench/api-server.ts is started by bench/api.ts (fork, with INLET_BENCH_API_KIND, INLET_BENCH_KEY_ID, INLET_BENCH_SECRET)',
+    );
   }
   const keys: AccessKeys = { [keyId]: secret };
   const served = kind === 'engine' ? await serveEngine(keys) : await serveFloor(keys);
@@ -143,7 +167,11 @@ async function main(): Promise<void> {
   });
   // A parent that died must not leave a server and a temp dir behind.
   process.on('disconnect', () => void stop());
-  tell(served.store ? { type: 'ready', url: served.url, store: served.store } : { type: 'ready', url: served.url });
+  tell(
+    served.store
+      ? { type: 'ready', url: served.url, store: served.store }
+      : { type: 'ready', url: served.url },
+  );
 }
 
 await main();

@@ -62,6 +62,12 @@ const FLOOR_ROUND_TRIPS = 600;
 const START_WINDOW_MS = 2000;
 const START_WINDOW_MAX = 2000;
 const START_ROUNDS = 2;
+/**
+ * Warm-up until the serving process has spent this much CPU on a kind of work (not a fixed
+ * count: a server still being compiled by V8 costs twice as much per request, and a busy machine
+ * would shrink a wall-clock warm-up).
+ */
+const WARMUP_CPU_MS = { activity: 1500, start: 750 } as const;
 const REGION = 'us-east-1';
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/inlet-bench';
 /** The one-Pass machine of the StartExecution runs. */
@@ -84,10 +90,17 @@ interface Api {
   createActivity(name: string): Promise<string>;
   createStateMachine(name: string, definition: string): Promise<string>;
   startExecution(stateMachineArn: string, input: string): Promise<string>;
-  getActivityTask(activityArn: string, workerName: string, signal: AbortSignal): Promise<{ taskToken?: string; input?: string }>;
+  getActivityTask(
+    activityArn: string,
+    workerName: string,
+    signal: AbortSignal,
+  ): Promise<{ taskToken?: string; input?: string }>;
   sendTaskSuccess(taskToken: string, output: string): Promise<void>;
   waitForEnd(executionArn: string): Promise<{ status: string; output?: string }>;
-  historyPage(executionArn: string, nextToken?: string): Promise<{ events: HistoryItem[]; nextToken?: string }>;
+  historyPage(
+    executionArn: string,
+    nextToken?: string,
+  ): Promise<{ events: HistoryItem[]; nextToken?: string }>;
   /** Whether the machine has any execution in `status`. */
   anyExecution(stateMachineArn: string, status: 'RUNNING' | 'FAILED'): Promise<boolean>;
   /** The serving process's CPU time so far (this process's, in process) and the advances its engine committed. */
@@ -127,7 +140,12 @@ async function startServerChild(kind: ApiServerKind, key: BenchKey): Promise<Ser
   const profileDir = process.env.INLET_BENCH_API_CPU_PROF;
   const child: ChildProcess = fork(fileURLToPath(new URL('./api-server.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
-    env: { ...process.env, INLET_BENCH_API_KIND: kind, INLET_BENCH_KEY_ID: key.keyId, INLET_BENCH_SECRET: key.secret },
+    env: {
+      ...process.env,
+      INLET_BENCH_API_KIND: kind,
+      INLET_BENCH_KEY_ID: key.keyId,
+      INLET_BENCH_SECRET: key.secret,
+    },
     // The child's output goes to stderr, keeping stdout for the JSON report.
     stdio: ['ignore', 2, 2, 'ipc'],
   });
@@ -137,10 +155,13 @@ async function startServerChild(kind: ApiServerKind, key: BenchKey): Promise<Ser
   const ready = new Promise<Extract<ApiServerMessage, { type: 'ready' }>>((resolve, reject) => {
     child.on('message', (message: ApiServerMessage) => {
       if (message.type === 'ready') resolve(message);
-      else if (message.type === 'stats') statsWaiters.shift()?.({ cpuMs: message.cpuMs, advances: message.advances });
+      else if (message.type === 'stats')
+        statsWaiters.shift()?.({ cpuMs: message.cpuMs, advances: message.advances });
       else errors.push(message.message);
     });
-    void exited.then((code) => reject(new Error(`the ${kind} API server child exited with ${code} before it was ready`)));
+    void exited.then((code) =>
+      reject(new Error(`the ${kind} API server child exited with ${code} before it was ready`)),
+    );
   });
   const request = (message: ApiServerRequest): void => {
     child.send(message);
@@ -179,14 +200,18 @@ function httpApi(server: ServerChild, key: BenchKey, side: 'http' | 'floor'): Ap
   });
   return {
     side,
-    createActivity: async (name) => (await client.send(new CreateActivityCommand({ name }))).activityArn ?? '',
+    createActivity: async (name) =>
+      (await client.send(new CreateActivityCommand({ name }))).activityArn ?? '',
     createStateMachine: async (name, definition) =>
-      (await client.send(new CreateStateMachineCommand({ name, definition, roleArn: ROLE_ARN }))).stateMachineArn ?? '',
+      (await client.send(new CreateStateMachineCommand({ name, definition, roleArn: ROLE_ARN })))
+        .stateMachineArn ?? '',
     startExecution: async (stateMachineArn, input) =>
       (await client.send(new StartExecutionCommand({ stateMachineArn, input }))).executionArn ?? '',
     getActivityTask: async (activityArn, workerName, signal) => {
       try {
-        const out = await client.send(new GetActivityTaskCommand({ activityArn, workerName }), { abortSignal: signal });
+        const out = await client.send(new GetActivityTaskCommand({ activityArn, workerName }), {
+          abortSignal: signal,
+        });
         return out.taskToken === undefined ? {} : { taskToken: out.taskToken, input: out.input ?? 'null' };
       } catch (e) {
         if (signal.aborted) return {};
@@ -201,13 +226,17 @@ function httpApi(server: ServerChild, key: BenchKey, side: 'http' | 'floor'): Ap
       for (;;) {
         const out = await client.send(new DescribeExecutionCommand({ executionArn }));
         if (out.status !== 'RUNNING' || Date.now() > deadline) {
-          return out.output === undefined ? { status: String(out.status) } : { status: String(out.status), output: out.output };
+          return out.output === undefined
+            ? { status: String(out.status) }
+            : { status: String(out.status), output: out.output };
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
     historyPage: async (executionArn, nextToken) => {
-      const page = await client.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken }));
+      const page = await client.send(
+        new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken }),
+      );
       const events = (page.events ?? []).map((e): HistoryItem => {
         const output = e.activitySucceededEventDetails?.output;
         return output === undefined ? { type: String(e.type) } : { type: String(e.type), output };
@@ -215,8 +244,10 @@ function httpApi(server: ServerChild, key: BenchKey, side: 'http' | 'floor'): Ap
       return page.nextToken === undefined ? { events } : { events, nextToken: page.nextToken };
     },
     anyExecution: async (stateMachineArn, statusFilter) =>
-      ((await client.send(new ListExecutionsCommand({ stateMachineArn, statusFilter, maxResults: 1 }))).executions ?? [])
-        .length > 0,
+      (
+        (await client.send(new ListExecutionsCommand({ stateMachineArn, statusFilter, maxResults: 1 })))
+          .executions ?? []
+      ).length > 0,
     serverStats: () => server.stats(),
     destroy: () => {
       client.destroy();
@@ -238,7 +269,8 @@ async function inProcessApi(): Promise<Api & { close(): Promise<void> }> {
     createActivity: async (name) => (await sfn.createActivity({ name })).activityArn,
     createStateMachine: async (name, definition) =>
       (await sfn.createStateMachine({ name, definition, roleArn: ROLE_ARN })).stateMachineArn,
-    startExecution: async (stateMachineArn, input) => (await sfn.startExecution({ stateMachineArn, input })).executionArn,
+    startExecution: async (stateMachineArn, input) =>
+      (await sfn.startExecution({ stateMachineArn, input })).executionArn,
     getActivityTask: async (activityArn, workerName, signal) => {
       const task = await sfn.getActivityTask({ activityArn, workerName }, { pollMs: 60_000, signal });
       return task.taskToken === undefined ? {} : { taskToken: task.taskToken, input: task.input };
@@ -252,12 +284,17 @@ async function inProcessApi(): Promise<Api & { close(): Promise<void> }> {
     },
     historyPage: async (executionArn, nextToken) => {
       const page = await sfn.getExecutionHistory(
-        nextToken === undefined ? { executionArn, maxResults: 1000 } : { executionArn, maxResults: 1000, nextToken },
+        nextToken === undefined
+          ? { executionArn, maxResults: 1000 }
+          : { executionArn, maxResults: 1000, nextToken },
       );
       const events = page.events.map((e): HistoryItem => {
         const details = e.activitySucceededEventDetails;
         const output =
-          details !== null && typeof details === 'object' && 'output' in details && typeof details.output === 'string'
+          details !== null &&
+          typeof details === 'object' &&
+          'output' in details &&
+          typeof details.output === 'string'
             ? details.output
             : undefined;
         return output === undefined ? { type: e.type } : { type: e.type, output };
@@ -279,10 +316,21 @@ async function inProcessApi(): Promise<Api & { close(): Promise<void> }> {
 // Measuring
 
 /** Nearest-rank percentiles and the maximum of latency samples, in milliseconds. */
-function latencyOf(samplesMs: readonly number[]): { samples: number; p50Ms: number; p99Ms: number; maxMs: number } {
+function latencyOf(samplesMs: readonly number[]): {
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+} {
   const sorted = [...samplesMs].sort((a, b) => a - b);
-  const rank = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? Number.NaN;
-  return { samples: sorted.length, p50Ms: round(rank(0.5), 3), p99Ms: round(rank(0.99), 3), maxMs: round(rank(1), 3) };
+  const rank = (p: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? Number.NaN;
+  return {
+    samples: sorted.length,
+    p50Ms: round(rank(0.5), 3),
+    p99Ms: round(rank(0.99), 3),
+    maxMs: round(rank(1), 3),
+  };
 }
 
 /** A Map over `$.items` whose iterations are each one activity Task, `maxConcurrency` at a time. */
@@ -294,7 +342,10 @@ function activityMap(activityArn: string, maxConcurrency: number): string {
         Type: 'Map',
         ItemsPath: '$.items',
         MaxConcurrency: maxConcurrency,
-        ItemProcessor: { StartAt: 'Work', States: { Work: { Type: 'Task', Resource: activityArn, End: true } } },
+        ItemProcessor: {
+          StartAt: 'Work',
+          States: { Work: { Type: 'Task', Resource: activityArn, End: true } },
+        },
         ResultPath: '$.results',
         End: true,
       },
@@ -351,7 +402,11 @@ interface PerOperation {
 
 function perOperation(cpu: CpuSplit, operations: number): PerOperation {
   const per = (value: number): number => round(value / operations, 3);
-  const out: PerOperation = { cpuMs: per(cpu.totalMs), clientCpuMs: per(cpu.clientMs), advances: per(cpu.advances) };
+  const out: PerOperation = {
+    cpuMs: per(cpu.totalMs),
+    clientCpuMs: per(cpu.clientMs),
+    advances: per(cpu.advances),
+  };
   if (cpu.serverMs !== undefined) out.serverCpuMs = per(cpu.serverMs);
   return out;
 }
@@ -383,7 +438,13 @@ interface ActivityRun {
  * item k (k ≥ c) when it processes the (k−c)th completion, and the history says in which order
  * it processed them, so each claim is paired with the SendTaskSuccess that made room for it.
  */
-async function activityRun(api: Api, stateMachineArn: string, activityArn: string, tasks: number, pollers: number): Promise<ActivityRun> {
+async function activityRun(
+  api: Api,
+  stateMachineArn: string,
+  activityArn: string,
+  tasks: number,
+  pollers: number,
+): Promise<ActivityRun> {
   const items = Array.from({ length: tasks }, (_, n) => n);
   const stop = new AbortController();
   const sentAt = new Map<number, number>();
@@ -420,7 +481,11 @@ async function activityRun(api: Api, stateMachineArn: string, activityArn: strin
   const used = await cpu();
   const end = await api.waitForEnd(executionArn);
   assert.equal(end.status, 'SUCCEEDED', `${api.side}: the activity Map ended ${end.status}`);
-  assert.deepEqual((JSON.parse(end.output ?? 'null') as { results: unknown }).results, items, 'the Map results differ from its items');
+  assert.deepEqual(
+    (JSON.parse(end.output ?? 'null') as { results: unknown }).results,
+    items,
+    'the Map results differ from its items',
+  );
   const order = await successOrder(api, executionArn);
   assert.equal(order.length, tasks, 'every task has an ActivitySucceeded event');
   const sendToNext: number[] = [];
@@ -462,7 +527,11 @@ async function floorRun(api: Api, roundTrips: number, pollers: number): Promise<
   const poller = async (worker: number): Promise<void> => {
     while (issued++ < roundTrips) {
       const t = performance.now();
-      const task = await api.getActivityTask('arn:aws:states:us-east-1:123456789012:activity:floor', `bench-${worker}`, never);
+      const task = await api.getActivityTask(
+        'arn:aws:states:us-east-1:123456789012:activity:floor',
+        `bench-${worker}`,
+        never,
+      );
       assert.ok(task.taskToken, 'the floor server always has a task');
       await api.sendTaskSuccess(task.taskToken, task.input ?? 'null');
       turnMs.push(performance.now() - t);
@@ -507,7 +576,13 @@ interface StartRun {
  * or by count); the executions run on the same engine meanwhile. Afterwards every execution must
  * finish, and none may fail.
  */
-async function startRun(api: Api, stateMachineArn: string, concurrency: number, windowMs: number, maxRequests: number): Promise<StartRun> {
+async function startRun(
+  api: Api,
+  stateMachineArn: string,
+  concurrency: number,
+  windowMs: number,
+  maxRequests: number,
+): Promise<StartRun> {
   const callMs: number[] = [];
   let issued = 0;
   const cpu = await cpuMeter(api);
@@ -526,12 +601,17 @@ async function startRun(api: Api, stateMachineArn: string, concurrency: number, 
   const used = await cpu();
   const drainStart = performance.now();
   while (await api.anyExecution(stateMachineArn, 'RUNNING')) {
-    if (performance.now() - drainStart > 120_000) throw new Error(`${api.side}: executions still running 120 s after the window`);
+    if (performance.now() - drainStart > 120_000)
+      throw new Error(`${api.side}: executions still running 120 s after the window`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   const drainMs = performance.now() - drainStart;
   const usedThroughDrain = await cpu();
-  assert.equal(await api.anyExecution(stateMachineArn, 'FAILED'), false, `${api.side}: a Pass execution failed`);
+  assert.equal(
+    await api.anyExecution(stateMachineArn, 'FAILED'),
+    false,
+    `${api.side}: a Pass execution failed`,
+  );
   return {
     side: api.side,
     concurrency,
@@ -615,6 +695,16 @@ function summariseStarts(runs: readonly StartRun[]) {
   };
 }
 
+/** Repeats `work` until the serving process (this one, in process) has spent `cpuMs` on it, 20 times at most. */
+async function warmUp(api: Api, cpuMs: number, work: () => Promise<unknown>): Promise<void> {
+  const spent = await cpuMeter(api);
+  for (let i = 0; i < 20; i++) {
+    await work();
+    const used = await spent();
+    if ((used.serverMs ?? used.clientMs) >= cpuMs) return;
+  }
+}
+
 /** Alternates who goes first round by round, so neither always runs on the heels of the other. */
 function inTurn<T>(sides: readonly T[], round: number): readonly T[] {
   return round % 2 === 0 ? sides : [...sides].reverse();
@@ -623,7 +713,10 @@ function inTurn<T>(sides: readonly T[], round: number): readonly T[] {
 /** Runs the HTTP API bench; `goalMet` says whether every goal of the issue was reached over HTTP. */
 export async function bench(): Promise<Record<string, unknown>> {
   // A throwaway key for this run only; the server children get it through their environment.
-  const key: BenchKey = { keyId: `AKIDBENCH${randomBytes(6).toString('hex').toUpperCase()}`, secret: randomBytes(24).toString('base64url') };
+  const key: BenchKey = {
+    keyId: `AKIDBENCH${randomBytes(6).toString('hex').toUpperCase()}`,
+    secret: randomBytes(24).toString('base64url'),
+  };
   const server = await startServerChild('engine', key);
   const floorServer = await startServerChild('floor', key);
   const remote = httpApi(server, key, 'http');
@@ -636,12 +729,17 @@ export async function bench(): Promise<Record<string, unknown>> {
   try {
     const sides = [await fixture(remote), await fixture(local)];
     progress('api: warm-up');
+    const floorMachine = 'arn:aws:states:us-east-1:123456789012:stateMachine:floor';
     for (const f of sides) {
-      await activityRun(f.api, f.map, f.activityArn, 200, POLLERS);
-      await startRun(f.api, f.pass, START_CONCURRENCY, 1000, 200);
+      await warmUp(f.api, WARMUP_CPU_MS.activity, () =>
+        activityRun(f.api, f.map, f.activityArn, 200, POLLERS),
+      );
+      await warmUp(f.api, WARMUP_CPU_MS.start, () => startRun(f.api, f.pass, START_CONCURRENCY, 1000, 500));
     }
-    await floorRun(floor, 200, POLLERS);
-    await startRun(floor, 'arn:aws:states:us-east-1:123456789012:stateMachine:floor', START_CONCURRENCY, 1000, 200);
+    await warmUp(floor, WARMUP_CPU_MS.activity, () => floorRun(floor, 200, POLLERS));
+    await warmUp(floor, WARMUP_CPU_MS.start, () =>
+      startRun(floor, floorMachine, START_CONCURRENCY, 1000, 500),
+    );
     noServerErrors('the warm-up');
 
     const activity: Record<'http' | 'inProcess', ActivityRun[]> = { http: [], inProcess: [] };
@@ -657,10 +755,14 @@ export async function bench(): Promise<Record<string, unknown>> {
     const serial: Partial<Record<Api['side'], ActivityRun>> = {};
     for (const f of sides) {
       serial[f.api.side] = await activityRun(f.api, f.serial, f.activityArn, SERIAL_TASKS, 1);
-      progress(`api: ${f.api.side} serial x${SERIAL_TASKS}: send→next task p50 ${serial[f.api.side]?.latency.sendToNextTask.p50Ms} ms`);
+      progress(
+        `api: ${f.api.side} serial x${SERIAL_TASKS}: send→next task p50 ${serial[f.api.side]?.latency.sendToNextTask.p50Ms} ms`,
+      );
     }
     const floorTrips = await floorRun(floor, FLOOR_ROUND_TRIPS, POLLERS);
-    progress(`api: floor x${FLOOR_ROUND_TRIPS}: ${floorTrips.roundTripsPerSecond} round trips/s, CPU per round trip ${JSON.stringify(floorTrips.perRoundTrip)}`);
+    progress(
+      `api: floor x${FLOOR_ROUND_TRIPS}: ${floorTrips.roundTripsPerSecond} round trips/s, CPU per round trip ${JSON.stringify(floorTrips.perRoundTrip)}`,
+    );
     noServerErrors('the activity runs');
 
     const starts: Record<'http' | 'inProcess', StartRun[]> = { http: [], inProcess: [] };
@@ -673,8 +775,16 @@ export async function bench(): Promise<Record<string, unknown>> {
         );
       }
     }
-    const floorStarts = await startRun(floor, 'arn:aws:states:us-east-1:123456789012:stateMachine:floor', START_CONCURRENCY, START_WINDOW_MS, START_WINDOW_MAX);
-    progress(`api: floor StartExecution: ${floorStarts.startExecutionsPerSecond}/s, CPU per start ${JSON.stringify(floorStarts.perStart)}`);
+    const floorStarts = await startRun(
+      floor,
+      floorMachine,
+      START_CONCURRENCY,
+      START_WINDOW_MS,
+      START_WINDOW_MAX,
+    );
+    progress(
+      `api: floor StartExecution: ${floorStarts.startExecutionsPerSecond}/s, CPU per start ${JSON.stringify(floorStarts.perStart)}`,
+    );
     noServerErrors('the StartExecution runs');
 
     const http = summariseActivity(activity.http, serial.http as ActivityRun);
@@ -689,8 +799,10 @@ export async function bench(): Promise<Record<string, unknown>> {
       setup: {
         server: 'child process (bench/api-server.ts): engine on a SQLite file + startSfnServer, SigV4 on',
         store: { kind: 'sqlite file', ...server.store },
-        client: '@aws-sdk/client-sfn in the bench process, keep-alive http.Agent (maxSockets 64), maxAttempts 1',
-        floor: 'the same SDK client against a child that reads the body, verifies SigV4 and answers at once (no engine)',
+        client:
+          '@aws-sdk/client-sfn in the bench process, keep-alive http.Agent (maxSockets 64), maxAttempts 1',
+        floor:
+          'the same SDK client against a child that reads the body, verifies SigV4 and answers at once (no engine)',
       },
       activities: {
         description: `one execution of a Map (MaxConcurrency ${POLLERS}) of ${MAP_TASKS} activity Tasks, ${POLLERS} pollers; ${ACTIVITY_ROUNDS} runs per side, median; serial: MaxConcurrency 1, one poller, ${SERIAL_TASKS} tasks`,
@@ -719,6 +831,9 @@ export async function bench(): Promise<Record<string, unknown>> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  const report = { machine: { cpus: os.cpus().length, node: process.version }, results: { api: await bench() } };
+  const report = {
+    machine: { cpus: os.cpus().length, node: process.version },
+    results: { api: await bench() },
+  };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
