@@ -133,7 +133,9 @@ export function createSfnHandler(options: SfnHandlerOptions): (req: IncomingMess
       if (action === 'GetActivityTask') {
         // A client that hangs up must not be handed a task it will never see.
         const abort = new AbortController();
-        res.on('close', () => abort.abort());
+        res.on('close', () => {
+          if (!res.writableFinished) abort.abort();
+        });
         result = await options.sfn.getActivityTask(request as { activityArn: string; workerName?: string }, { signal: abort.signal });
       } else {
         result = await (sfn[method] as (req: unknown) => Promise<unknown>).call(options.sfn, request);
