@@ -245,6 +245,13 @@ function validateState(
       state.Branches.forEach((b, i) => validateMachine(b, `${loc}/Branches/${i}`, out, names, jsonata ? 'JSONata' : 'JSONPath'));
       break;
     case 'Map': {
+      // Reading items from S3 and writing results there are not built; refusing them beats
+      // silently iterating over the input instead.
+      for (const field of ['ItemReader', 'ItemBatcher', 'ResultWriter'] as const) {
+        if (state[field] !== undefined) {
+          error(out, 'SCHEMA_VALIDATION_FAILED', `${loc}/${field}`, `Field '${field}' is not supported by Inlet yet (state '${name}')`);
+        }
+      }
       const processor = state.ItemProcessor ?? state.Iterator;
       if (!processor) {
         error(out, 'SCHEMA_VALIDATION_FAILED', loc, `Map state '${name}' needs an 'ItemProcessor'`);

@@ -481,3 +481,27 @@ void describe('state fields', () => {
       assert.ok(locations.includes(expected), expected);
   });
 });
+
+void test('a Map that reads items from S3 or writes results there is refused, not run over its input', () => {
+  const diagnostics = validateDefinition({
+    StartAt: 'M',
+    States: {
+      M: {
+        Type: 'Map',
+        ItemReader: { Resource: 'arn:aws:states:::s3:getObject', Parameters: { Bucket: 'b', Key: 'k' } },
+        ResultWriter: { Resource: 'arn:aws:states:::s3:putObject', Parameters: { Bucket: 'b', Prefix: 'p' } },
+        ItemProcessor: {
+          ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
+          StartAt: 'P',
+          States: { P: { Type: 'Pass', End: true } },
+        },
+        End: true,
+      },
+    },
+  });
+  assert.deepEqual(
+    diagnostics.map((d) => d.location),
+    ['/States/M/ItemReader', '/States/M/ResultWriter'],
+  );
+  assert.match(diagnostics[0]?.message ?? '', /'ItemReader' is not supported/);
+});
