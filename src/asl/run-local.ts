@@ -94,8 +94,19 @@ async function runHandler(handler: TaskHandler | undefined, request: TaskRequest
 const compiledCache = new Map<string, { root: CompiledMachine; machines: ReadonlyMap<string, CompiledMachine> }>();
 
 /** Validates and compiles a definition once per text; running it again reuses the result. */
+/** The same definition object run again skips even serialising it to find its cache entry. */
+const compiledByObject = new WeakMap<object, { root: CompiledMachine; machines: ReadonlyMap<string, CompiledMachine> }>();
+
 function compiledOnce(definition: string | object): { root: CompiledMachine; machines: ReadonlyMap<string, CompiledMachine> } {
-  const key = typeof definition === 'string' ? definition : JSON.stringify(definition);
+  if (typeof definition === 'object') {
+    let byObject = compiledByObject.get(definition);
+    if (!byObject) {
+      byObject = compiledOnce(JSON.stringify(definition));
+      compiledByObject.set(definition, byObject);
+    }
+    return byObject;
+  }
+  const key = definition;
   let compiled = compiledCache.get(key);
   if (!compiled) {
     const parsed = parseDefinition(definition);
