@@ -347,7 +347,9 @@ class Advancer {
     let next = 0;
     while (next < this.rt.ready.length && this.rt.status === 'RUNNING') {
       const thread = this.thread(this.rt.ready[next++] as number);
-      if (thread) await this.turn(thread);
+      if (!thread) continue;
+      const pending = this.turn(thread);
+      if (pending) await pending;
     }
     this.rt.ready = this.rt.status === 'RUNNING' ? this.rt.ready.slice(next) : [];
   }
@@ -378,7 +380,7 @@ class Advancer {
   }
 
   /** Moves one thread by one state (or one resumption). */
-  private async turn(thread: ThreadRecord): Promise<void> {
+  private turn(thread: ThreadRecord): void | Promise<void> {
     const machine = this.ctx.machines.get(thread.machine) as CompiledMachine;
     const at = thread.at;
     if (at.kind === 'enter') {
@@ -388,9 +390,16 @@ class Advancer {
       const enteredEventId = this.record(thread, stateEnteredEvent(state, at.input));
       this.rt.transitions++;
       const token = state.type === 'Task' ? this.ctx.newToken() : undefined;
-      const effect = await runState(machine, at.stateName, at.input, this.stepContext(thread, enteredEventId, token));
+      const effect = runState(machine, at.stateName, at.input, this.stepContext(thread, enteredEventId, token));
+      // Synchronous states are applied at once: no promise, no microtask per state.
+      if (effect instanceof Promise) return effect.then((e) => this.apply(thread, e, enteredEventId, token));
       return this.apply(thread, effect, enteredEventId, token);
     }
+    return this.resumeTurn(machine, thread);
+  }
+
+  private async resumeTurn(machine: CompiledMachine, thread: ThreadRecord): Promise<void> {
+    const at = thread.at;
     if (at.kind !== 'resume') return;
     const ctx = this.stepContext(thread, at.enteredEventId, at.token);
     if (at.op === 'finishWait') return this.apply(thread, await finishWait(machine, at.suspension, ctx), at.enteredEventId);

@@ -211,9 +211,29 @@ async function evaluateAssign(state: CompiledState, e: EvalEnv): Promise<Record<
 }
 
 /** Runs a state that has been entered. */
-export async function runState(machine: CompiledMachine, stateName: string, input: unknown, ctx: StepContext): Promise<Effect> {
+export function runState(machine: CompiledMachine, stateName: string, input: unknown, ctx: StepContext): Effect | Promise<Effect> {
   const state = machine.states.get(stateName);
   if (!state) return failEffect(machine.anyState, ctx, new StatesError(StatesErrorName.Runtime, `no state '${stateName}'`));
+  // JSONPath Pass states — most states of most machines — need no promise: answer synchronously.
+  if (state.type === 'Pass' && !state.jsonata && state.assign?.async !== true) {
+    ctx.usesContext = state.usesContext;
+    const context = contextObject(ctx, state.name, state.usesContext ? new Date(ctx.now).toISOString() : '');
+    try {
+      return runPathPass(state, input, context, ctx);
+    } catch (e) {
+      return failEffect(state, ctx, e);
+    }
+  }
+  return runStateAsync(machine, state, stateName, input, ctx);
+}
+
+async function runStateAsync(
+  machine: CompiledMachine,
+  state: CompiledState,
+  stateName: string,
+  input: unknown,
+  ctx: StepContext,
+): Promise<Effect> {
   ctx.usesContext = state.usesContext;
   const enteredTime = state.usesContext || state.type === 'Task' || state.type === 'Map' || state.type === 'Parallel' || state.type === 'Wait' ? new Date(ctx.now).toISOString() : '';
   const context = contextObject(ctx, state.name, enteredTime);
@@ -269,17 +289,20 @@ function applyResultPath(state: CompiledState, rawInput: unknown, result: unknow
 }
 
 async function runPass(state: CompiledState, input: unknown, context: unknown, ctx: StepContext): Promise<Effect> {
-  if (state.jsonata) {
-    const e = env(ctx, input, context);
-    const assigned = await evaluateAssign(state, e);
-    const output = state.output ? await state.output.evaluate(e) : input;
-    return leave(state, output, assigned, []);
-  }
+  if (!state.jsonata) return runPathPass(state, input, context, ctx);
+  const e = env(ctx, input, context);
+  const assigned = await evaluateAssign(state, e);
+  const output = state.output ? await state.output.evaluate(e) : input;
+  return leave(state, output, assigned, []);
+}
+
+/** A JSONPath Pass state: every step is synchronous (its Assign, if any, is a payload template). */
+function runPathPass(state: CompiledState, input: unknown, context: unknown, ctx: StepContext): Effect {
   const effective = applyInputPath(state, input, ctx, context);
   let result: unknown = effective;
   if (state.parameters) result = state.parameters.evaluate(env(ctx, effective, context));
   if (state.result !== undefined) result = state.result;
-  const assigned = await evaluateAssign(state, env(ctx, result, context));
+  const assigned = state.assign ? (state.assign.evaluate(env(ctx, result, context)) as Record<string, unknown>) : undefined;
   const output = applyOutputPath(state, applyResultPath(state, input, result), ctx, context);
   return leave(state, output, assigned, []);
 }
