@@ -7,6 +7,7 @@
 import jsonata from 'jsonata';
 import { createHash } from 'node:crypto';
 import { StatesError, StatesErrorName } from './errors.ts';
+import { HASH_ALGORITHMS, uuidV4 } from './intrinsics.ts';
 
 /** What a JSONata expression can see. */
 export interface JsonataBindings {
@@ -26,22 +27,6 @@ export function isJsonataTemplate(value: unknown): value is string {
 export interface JsonataExpression {
   readonly text: string;
   evaluate(bindings: JsonataBindings): Promise<unknown>;
-}
-
-const HASH_ALGORITHMS: Record<string, string> = {
-  MD5: 'md5',
-  'SHA-1': 'sha1',
-  'SHA-256': 'sha256',
-  'SHA-384': 'sha384',
-  'SHA-512': 'sha512',
-};
-
-function uuidFrom(random: () => number): string {
-  const bytes = Array.from({ length: 16 }, () => Math.floor(random() * 256));
-  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
-  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
-  const hex = bytes.map((b) => b.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Seeded PRNG (mulberry32) for `$random(seed)`: the same seed gives the same number. */
@@ -91,7 +76,7 @@ function registerAwsFunctions(expression: jsonata.Expression, random: () => numb
     (seed?: number) => (seed === undefined ? random() : seededRandom(seed)),
     '<n?:n>',
   );
-  expression.registerFunction('uuid', () => uuidFrom(random), '<:s>');
+  expression.registerFunction('uuid', () => uuidV4(random), '<:s>');
   expression.registerFunction(
     'parse',
     (text: string) => {

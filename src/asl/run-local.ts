@@ -5,8 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { HistoryEvent, ExecutionStatus } from './history.ts';
-import { StatesError, StatesErrorName, coerceStatesError } from './errors.ts';
+import { StatesError, StatesErrorName } from './errors.ts';
 import { compileMachine, parseDefinition } from './compile.ts';
+import { taskFailure } from './step.ts';
 import type { Outcome } from './step.ts';
 import { validateDefinition } from './validate.ts';
 import { advance, machineIndex, newRuntime } from './interpreter.ts';
@@ -83,11 +84,7 @@ async function runHandler(handler: TaskHandler | undefined, request: TaskRequest
   try {
     return { ok: true, result: await handler(request.input, { token: request.token, heartbeat: () => undefined }) };
   } catch (e) {
-    const err = coerceStatesError(e, StatesErrorName.TaskFailed);
-    const error = e instanceof StatesError ? err.error : e instanceof Error && e.name !== 'Error' ? e.name : err.error;
-    const failed: Outcome = { ok: false, error };
-    if (err.cause !== undefined) failed.cause = err.cause;
-    return failed;
+    return taskFailure(e);
   }
 }
 

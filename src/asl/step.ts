@@ -13,7 +13,7 @@
 import { StatesError, StatesErrorName, coerceStatesError } from './errors.ts';
 import type { HistoryEventDraftWithLink } from './events.ts';
 import type { CompiledMachine, CompiledState, CompiledRetrier, RootedPath } from './compile.ts';
-import { QueryEvaluationError } from './evaluate.ts';
+import { describeType, QueryEvaluationError } from './evaluate.ts';
 import type { EvalEnv, VariableScope } from './evaluate.ts';
 import { parseTimestamp } from './choice.ts';
 
@@ -51,6 +51,18 @@ export interface Suspension {
 
 /** How outside work ended. */
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: string; cause?: string };
+
+/**
+ * The failed outcome of a task whose handler threw: a StatesError keeps its name, another error
+ * is named by its class (`TypeError`, `BadRowError` …), anything else is States.TaskFailed.
+ */
+export function taskFailure(thrown: unknown): Outcome {
+  const err = coerceStatesError(thrown, StatesErrorName.TaskFailed);
+  const error = !(thrown instanceof StatesError) && thrown instanceof Error && thrown.name !== 'Error' ? thrown.name : err.error;
+  const failed: Outcome = { ok: false, error };
+  if (err.cause !== undefined) failed.cause = err.cause;
+  return failed;
+}
 
 /** What a thread does next. Record `events` first, in order. */
 export type Effect =
@@ -437,7 +449,6 @@ export async function finishWait(machine: CompiledMachine, suspension: Suspensio
 }
 
 async function resolveCount(
-  state: CompiledState,
   e: EvalEnv,
   value: { evaluate(env: EvalEnv): unknown } | undefined,
   path: RootedPath | undefined,
@@ -455,7 +466,6 @@ async function resolveCount(
       `The ${field} field refers to value "${typeof v === 'string' ? v : toJson(v ?? null)}" which is not a valid ${allowFraction ? 'float' : 'integer'}: ${path.text}`,
     );
   }
-  void state;
   return v;
 }
 
@@ -477,8 +487,8 @@ async function startWork(state: CompiledState, suspension: Suspension, ctx: Step
   const resumed = suspension;
   if (state.type === 'Task') {
     const effect: Effect = { kind: 'task', events: [], resource: state.resource ?? '', input: effective, suspension: resumed };
-    const timeout = await resolveCount(state, e, state.timeoutSeconds, state.timeoutSecondsPath, 'TimeoutSecondsPath', 0);
-    const heartbeat = await resolveCount(state, e, state.heartbeatSeconds, state.heartbeatSecondsPath, 'HeartbeatSecondsPath', 0);
+    const timeout = await resolveCount(e, state.timeoutSeconds, state.timeoutSecondsPath, 'TimeoutSecondsPath', 0);
+    const heartbeat = await resolveCount(e, state.heartbeatSeconds, state.heartbeatSecondsPath, 'HeartbeatSecondsPath', 0);
     if (timeout > 0) effect.timeoutSeconds = timeout;
     if (heartbeat > 0) effect.heartbeatSeconds = heartbeat;
     return effect;
@@ -505,7 +515,7 @@ async function startMap(
     items = await map.items.evaluate(e);
     if (!Array.isArray(items)) {
       throw new QueryEvaluationError(
-        `The JSONata expression '${map.itemsText ?? ''}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '${jsonType(items)}' for value: ${toJson(items)}`,
+        `The JSONata expression '${map.itemsText ?? ''}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '${describeType(items)}' for value: ${toJson(items)}`,
         'Items',
       );
     }
@@ -522,7 +532,7 @@ async function startMap(
     }
     throw new StatesError(StatesErrorName.Runtime, `Map state input must be an array but was: ${toJson(items)}`);
   }
-  const maxConcurrency = await resolveCount(state, e, map.maxConcurrency, map.maxConcurrencyPath, 'MaxConcurrencyPath', 0);
+  const maxConcurrency = await resolveCount(e, map.maxConcurrency, map.maxConcurrencyPath, 'MaxConcurrencyPath', 0);
   let toleratedFailurePercentage = 0;
   let toleratedFailureCount = 0;
   const startedEvent: HistoryEventDraftWithLink = {
@@ -530,10 +540,8 @@ async function startMap(
     details: { mapStateStartedEventDetails: { length: items.length } },
   };
   try {
-    toleratedFailureCount = await resolveCount(state, e, map.toleratedFailureCount, map.toleratedFailureCountPath, 'ToleratedFailureCountPath', 0);
-    toleratedFailurePercentage = await resolveCount(
-      state,
-      e,
+    toleratedFailureCount = await resolveCount(e, map.toleratedFailureCount, map.toleratedFailureCountPath, 'ToleratedFailureCountPath', 0);
+    toleratedFailurePercentage = await resolveCount(e,
       map.toleratedFailurePercentage,
       map.toleratedFailurePercentagePath,
       'ToleratedFailurePercentagePath',
@@ -571,12 +579,6 @@ async function startMap(
   };
 }
 
-function jsonType(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
-}
-
 /** Hands a Task's, Map's or Parallel's outcome back: result processing, or Retry/Catch. */
 export async function resumeState(machine: CompiledMachine, suspension: Suspension, outcome: Outcome, ctx: StepContext): Promise<Effect> {
   const state = machine.states.get(suspension.stateName) as CompiledState;
@@ -588,10 +590,10 @@ export async function resumeState(machine: CompiledMachine, suspension: Suspensi
       return await finishWork(state, suspension, outcome.result, context, ctx);
     } catch (e) {
       const err = stateError(state, ctx, e);
-      return handleError(state, suspension, { ok: false, error: err.error, ...(err.cause !== undefined ? { cause: err.cause } : {}) }, ctx, context, true);
+      return handleError(state, suspension, { ok: false, error: err.error, ...(err.cause !== undefined ? { cause: err.cause } : {}) }, ctx, context);
     }
   }
-  return handleError(state, suspension, outcome, ctx, context, false);
+  return handleError(state, suspension, outcome, ctx, context);
 }
 
 async function finishWork(state: CompiledState, suspension: Suspension, result: unknown, context: unknown, ctx: StepContext): Promise<Effect> {
@@ -639,10 +641,8 @@ async function handleError(
   failure: { ok: false; error: string; cause?: string },
   ctx: StepContext,
   context: unknown,
-  fromResultProcessing: boolean,
 ): Promise<Effect> {
   const events: HistoryEventDraftWithLink[] = [];
-  void fromResultProcessing;
   const index = state.retry.findIndex((r) => errorMatches(r.errorEquals, failure.error));
   if (index >= 0) {
     const retrier = state.retry[index] as CompiledRetrier;

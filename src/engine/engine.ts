@@ -14,7 +14,8 @@ import type { Advance, ExecutionRuntime, TaskRequest, TaskTiming, TimerRequest, 
 import { compileMachine, parseDefinition } from '../asl/compile.ts';
 import type { CompiledMachine } from '../asl/compile.ts';
 import { isActivityArn } from '../asl/task-events.ts';
-import { coerceStatesError, StatesError, StatesErrorName } from '../asl/errors.ts';
+import { StatesErrorName } from '../asl/errors.ts';
+import { taskFailure } from '../asl/step.ts';
 import type { Outcome } from '../asl/step.ts';
 import type { AdvanceCommit, DbExecution, DbExecutionHead, DbHistoryEvent, DbInboxRow, NewInboxRow, Store } from '../store/store.ts';
 
@@ -325,9 +326,7 @@ export class Engine {
           if (callback) return; // completed later through SendTaskSuccess/Failure with the token
           outcome = { ok: true, result };
         } catch (e) {
-          const err = coerceStatesError(e, StatesErrorName.TaskFailed);
-          outcome = { ok: false, error: e instanceof StatesError ? err.error : e instanceof Error && e.name !== 'Error' ? e.name : err.error };
-          if (err.cause !== undefined) outcome.cause = err.cause;
+          outcome = taskFailure(e);
         }
       }
       await this.completeTask(task.token, outcome, executionArn);
