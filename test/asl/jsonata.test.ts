@@ -3,29 +3,12 @@
 // the functions AWS adds; and the States.QueryEvaluationError an expression failure raises.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runLocal, virtualClock } from '../../src/asl/run-local.ts';
-import type { LocalExecutionResult, RunLocalOptions, TaskHandler } from '../../src/asl/run-local.ts';
+import { virtualClock } from '../../src/asl/run-local.ts';
+import type { TaskHandler } from '../../src/asl/run-local.ts';
 import { StatesError } from '../../src/asl/errors.ts';
+import { run, output, START } from './helpers.ts';
 
 const LOAD = 'arn:aws:states:us-east-1:123456789012:activity:load';
-const START = Date.UTC(2024, 0, 1);
-
-function run(
-  definition: object,
-  input: unknown = {},
-  options: RunLocalOptions = {},
-): Promise<LocalExecutionResult> {
-  return runLocal(definition, JSON.stringify(input), { clock: virtualClock(START), ...options });
-}
-
-function output(result: LocalExecutionResult): unknown {
-  assert.equal(
-    result.status,
-    'SUCCEEDED',
-    `expected SUCCEEDED, got ${result.status} ${result.error ?? ''}: ${result.cause ?? ''}`,
-  );
-  return JSON.parse(result.output ?? 'null');
-}
 
 /** A JSONata machine of the given states, starting at the first. */
 function machine(states: Record<string, object>): object {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { runLocal, virtualClock } from '../../src/asl/run-local.ts';
 import type { LocalExecutionResult, TaskHandler } from '../../src/asl/run-local.ts';
 import { StatesError } from '../../src/asl/errors.ts';
+import { output } from './helpers.ts';
 
 const WORK = 'arn:aws:states:us-east-1:123456789012:activity:work';
 
@@ -37,15 +38,6 @@ function run(
   tasks: Record<string, TaskHandler> = {},
 ): Promise<LocalExecutionResult> {
   return runLocal(definition, JSON.stringify(input), { clock: virtualClock(), tasks });
-}
-
-function output(result: LocalExecutionResult): unknown {
-  assert.equal(
-    result.status,
-    'SUCCEEDED',
-    `expected SUCCEEDED, got ${result.status} ${result.error ?? ''}: ${result.cause ?? ''}`,
-  );
-  return JSON.parse(result.output ?? 'null');
 }
 
 /** A machine whose only state is a Map with `fields`, each item handled by `processor` states. */

@@ -8,9 +8,9 @@ import { runLocal, virtualClock } from '../../src/asl/run-local.ts';
 import type { Clock, LocalExecutionResult, RunLocalOptions, TaskHandler } from '../../src/asl/run-local.ts';
 import { StatesError } from '../../src/asl/errors.ts';
 import type { Retrier } from '../../src/asl/definition.ts';
+import { START } from './helpers.ts';
 
 const LOAD = 'arn:aws:states:us-east-1:123456789012:activity:load';
-const START = Date.UTC(2024, 0, 1);
 
 /** A handler that fails with the given errors in turn, then returns `result`. */
 function failing(

@@ -5,28 +5,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLocal, virtualClock } from '../../src/asl/run-local.ts';
-import type { LocalExecutionResult, RunLocalOptions } from '../../src/asl/run-local.ts';
 import { StatesError } from '../../src/asl/errors.ts';
+import { run, output, START } from './helpers.ts';
 
 const PREPARE = 'arn:aws:states:us-east-1:123456789012:activity:prepare';
-const START = Date.UTC(2024, 0, 1);
-
-function run(
-  definition: object,
-  input: unknown = {},
-  options: RunLocalOptions = {},
-): Promise<LocalExecutionResult> {
-  return runLocal(definition, JSON.stringify(input), { clock: virtualClock(START), ...options });
-}
-
-function output(result: LocalExecutionResult): unknown {
-  assert.equal(
-    result.status,
-    'SUCCEEDED',
-    `expected SUCCEEDED, got ${result.status} ${result.error ?? ''}: ${result.cause ?? ''}`,
-  );
-  return JSON.parse(result.output ?? 'null');
-}
 
 /** A one-state machine around `state`, for field semantics that need nothing else. */
 function single(state: object): object {
