@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.ts';
 import type { InletConfig } from './config.ts';
-import { openRuntime } from './runtime.ts';
+import { apiCredentials, openRuntime } from './runtime.ts';
 import { deploy } from './deploy.ts';
 import type { DeployApi, DeployPlan } from './deploy.ts';
 import { sdkStepFunctions, sfnClient } from './sdk-api.ts';
@@ -68,7 +68,6 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
 /** The API a command talks to: a server (or AWS) with --endpoint, else the local database in process. */
 async function withApi<T>(config: InletConfig, endpoint: string | undefined, run: (api: Record<string, (req: object) => Promise<Record<string, unknown>>>) => Promise<T>): Promise<T> {
   if (endpoint) {
-    const { apiCredentials } = await import('./runtime.ts');
     const client = sfnClient({ endpoint, region: config.region, credentials: apiCredentials(config) });
     try {
       return await run(sdkStepFunctions(client));
