@@ -4,10 +4,36 @@
  * `@smithy/signature-v4` (the SDK's own signer) over exactly the headers the client signed, and
  * compared in constant time. Secrets never leave this module and are never logged.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '@aws-crypto/sha256-js';
+
+/**
+ * SHA-256 (or HMAC-SHA-256 with a secret) on node:crypto in the shape `@smithy/signature-v4`
+ * expects. Its default, the pure-JavaScript `@aws-crypto/sha256-js`, cost 6–8x more CPU per
+ * verified request (docs/benchmarks.md).
+ */
+class NodeSha256 {
+  private readonly hash: Hash | Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(toBuffer(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(this.hash.digest());
+  }
+  reset(): void {
+    throw new Error('NodeSha256 is single-use');
+  }
+}
+
+function toBuffer(data: string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}
 
 /** Access key id → secret access key. */
 export type AccessKeys = Readonly<Record<string, string>>;
@@ -72,7 +98,7 @@ export async function verifySigV4(
     credentials: { accessKeyId: accessKeyId as string, secretAccessKey: secret },
     region: region as string,
     service: service as string,
-    sha256: Sha256,
+    sha256: NodeSha256,
     uriEscapePath: true,
   });
   const queryParams: Record<string, string> = {};
