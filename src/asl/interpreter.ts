@@ -121,7 +121,8 @@ export interface TaskTiming {
 export type Wake =
   | { kind: 'start'; input: string; roleArn: string }
   | { kind: 'timer'; timer: TimerRequest }
-  | { kind: 'taskStarted'; token: string; workerName: string }
+  /** `startedMs`: when the worker took the task, if earlier than this advance. */
+  | { kind: 'taskStarted'; token: string; workerName: string; startedMs?: number }
   | { kind: 'taskDone'; token: string; outcome: Outcome }
   | { kind: 'stop'; error?: string; cause?: string }
   | { kind: 'timeout' }
@@ -265,13 +266,15 @@ class Advancer {
       case 'taskStarted': {
         const thread = this.findTask(wake.token);
         if (!thread || thread.at.kind !== 'task' || thread.at.started) return;
+        // Timers and timings run from the moment the worker took the task, not from this advance.
+        const startedAt = Math.min(wake.startedMs ?? this.ctx.now, this.ctx.now);
         thread.at.started = true;
-        thread.at.startedAt = this.ctx.now;
-        this.out.taskTimings.push({ resource: thread.at.resource, phase: 'started', ms: this.ctx.now - (thread.at.scheduledAt ?? this.ctx.now) });
+        thread.at.startedAt = startedAt;
+        this.out.taskTimings.push({ resource: thread.at.resource, phase: 'started', ms: Math.max(0, startedAt - (thread.at.scheduledAt ?? startedAt)) });
         this.record(thread, taskStartedEvent(thread.at.resource, wake.workerName));
         const { timeoutSeconds, heartbeatSeconds, token } = thread.at;
-        if (timeoutSeconds !== undefined) this.out.timers.push({ threadId: thread.id, kind: 'taskTimeout', due: this.ctx.now + timeoutSeconds * 1000, token });
-        if (heartbeatSeconds !== undefined) this.out.timers.push({ threadId: thread.id, kind: 'heartbeat', due: this.ctx.now + heartbeatSeconds * 1000, token });
+        if (timeoutSeconds !== undefined) this.out.timers.push({ threadId: thread.id, kind: 'taskTimeout', due: startedAt + timeoutSeconds * 1000, token });
+        if (heartbeatSeconds !== undefined) this.out.timers.push({ threadId: thread.id, kind: 'heartbeat', due: startedAt + heartbeatSeconds * 1000, token });
         return;
       }
       case 'taskDone': {

@@ -18,6 +18,11 @@ const NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const DEFAULT_PAGE = 100;
 /** AWS's long-poll limit for GetActivityTask. */
 export const ACTIVITY_POLL_MS = 60_000;
+/**
+ * How long a claimed task's ActivityStarted may wait for the engine's next advance. Most tasks
+ * of a busy worker finish sooner, and their start and outcome then share one advance.
+ */
+const TASK_STARTED_WAIT_MS = 20;
 
 type Input<T> = T;
 
@@ -526,7 +531,7 @@ export class StepFunctions {
       if (options.signal?.aborted) return {};
       const task = await this.store.claimActivityTask(req.activityArn, req.workerName ?? 'worker', this.engine.now());
       if (task) {
-        this.engine.wake();
+        this.engine.wakeWithin(TASK_STARTED_WAIT_MS);
         return { taskToken: task.token, input: task.input };
       }
       const left = deadline - Date.now();
