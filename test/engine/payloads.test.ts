@@ -49,7 +49,7 @@ void test('a 2 MB input runs, its history reads back whole, and it is stored onc
   };
   assert.ok(rows.n >= 1 && rows.n <= 3, `payload rows: ${rows.n}`);
   const inline = store.db
-    .prepare('SELECT max(length(details)) AS m FROM history_events WHERE execution_arn = ?')
+    .prepare('SELECT max(length(details)) AS m FROM history WHERE execution_id = (SELECT id FROM executions WHERE arn = ?)')
     .get(executionArn) as { m: number };
   assert.ok(inline.m < 1024, 'history rows hold references, not the payload');
 });

@@ -57,7 +57,7 @@ void test('purging keeps running and recent executions and removes old finished 
   assert.equal(
     (
       store.db
-        .prepare('SELECT count(*) AS n FROM history_events WHERE execution_arn = ?')
+        .prepare('SELECT count(*) AS n FROM history WHERE execution_id = (SELECT id FROM executions WHERE arn = ?)')
         .get(old.executionArn) as { n: number }
     ).n,
     0,

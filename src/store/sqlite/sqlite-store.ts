@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { migrateSqlite } from '../migrate.ts';
 import { engineMigrations } from './migrations.ts';
+import type { Checkpointer } from './checkpointer.ts';
+import { startCheckpointer } from './checkpointer.ts';
 import type {
   AdvanceCommit,
   DbActivity,
@@ -26,6 +28,9 @@ import type {
 
 /** Event details larger than this are stored out of line, once per distinct content. */
 export const OUT_OF_LINE_BYTES = 64 * 1024;
+/** The columns of DbExecution: the table also has `id`, which keys history and stays inside. */
+const EXECUTION_COLUMNS = `arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
+  stop_ms, definition, role_arn, runtime, transitions, redrive_count, redrive_ms, version`;
 const PAYLOAD_KEY = '$inletPayload';
 const PAYLOAD_MARK = `{"${PAYLOAD_KEY}":"`;
 
@@ -43,14 +48,19 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   migrateSqlite(db, engineMigrations);
-  return new SqliteStore(db);
+  if (path === ':memory:' || path === '') return new SqliteStore(db);
+  db.pragma('wal_autocheckpoint = 0');
+  return new SqliteStore(db, startCheckpointer(path));
 }
 
 /** See {@link openSqliteStore}. */
 export class SqliteStore implements Store {
   private readonly statements = new Map<string, Statement>();
 
-  constructor(readonly db: DatabaseHandle) {}
+  constructor(
+    readonly db: DatabaseHandle,
+    private readonly checkpointer?: Checkpointer,
+  ) {}
 
   private st(sql: string): Statement {
     let statement = this.statements.get(sql);
@@ -132,9 +142,10 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       const inserted = this.st(
         `INSERT INTO executions (arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
-           stop_ms, definition, role_arn, runtime, transitions, redrive_count, redrive_ms, version)
+           stop_ms, definition, role_arn, runtime, transitions, redrive_count, redrive_ms, version, id)
          VALUES (@arn, @state_machine_arn, @started_with_arn, @name, @status, @input, @output, @error, @cause, @start_ms,
-           @stop_ms, @definition, @role_arn, @runtime, @transitions, @redrive_count, @redrive_ms, @version)
+           @stop_ms, @definition, @role_arn, @runtime, @transitions, @redrive_count, @redrive_ms, @version,
+           (SELECT coalesce(max(id), 0) + 1 FROM executions))
          ON CONFLICT (arn) DO NOTHING`,
       ).run(execution);
       if (inserted.changes === 0) return false;
@@ -144,7 +155,12 @@ export class SqliteStore implements Store {
   }
 
   async getExecution(arn: string): Promise<DbExecution | undefined> {
-    return this.st('SELECT * FROM executions WHERE arn = ?').get(arn) as DbExecution | undefined;
+    return this.st(`SELECT ${EXECUTION_COLUMNS} FROM executions WHERE arn = ?`).get(arn) as DbExecution | undefined;
+  }
+
+  /** The integer that keys an execution's history rows. */
+  private executionId(arn: string): number | undefined {
+    return this.st('SELECT id FROM executions WHERE arn = ?').pluck().get(arn) as number | undefined;
   }
 
   async getExecutionHead(arn: string): Promise<DbExecutionHead | undefined> {
@@ -169,26 +185,19 @@ export class SqliteStore implements Store {
       where.push('(start_ms < ? OR (start_ms = ? AND arn < ?))');
       params.push(query.after.start_ms, query.after.start_ms, query.after.arn);
     }
-    const sql = `SELECT * FROM executions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY start_ms DESC, arn DESC LIMIT ?`;
+    const sql = `SELECT ${EXECUTION_COLUMNS} FROM executions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY start_ms DESC, arn DESC LIMIT ?`;
     return this.st(sql).all(...params, query.limit) as DbExecution[];
   }
 
   async getHistory(arn: string, options: { afterId?: number; beforeId?: number; limit: number; reverse: boolean }): Promise<DbHistoryEvent[]> {
-    if (options.reverse) {
-      return this.inLine(
-        this.st('SELECT * FROM history_events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?').all(
-          arn,
-          options.beforeId ?? Number.MAX_SAFE_INTEGER,
-          options.limit,
-        ) as DbHistoryEvent[],
-      );
-    }
+    const executionId = this.executionId(arn);
+    if (executionId === undefined) return [];
+    const [where, order, from] = options.reverse ? ['id < ?', 'DESC', options.beforeId ?? Number.MAX_SAFE_INTEGER] : ['id > ?', '', options.afterId ?? 0];
     return this.inLine(
-      this.st('SELECT * FROM history_events WHERE execution_arn = ? AND id > ? ORDER BY id LIMIT ?').all(
-        arn,
-        options.afterId ?? 0,
-        options.limit,
-      ) as DbHistoryEvent[],
+      this.st(
+        `SELECT ? AS execution_arn, id, type, timestamp_ms, previous_event_id, details FROM history
+         WHERE execution_id = ? AND ${where} ORDER BY id ${order} LIMIT ?`,
+      ).all(arn, executionId, from, options.limit) as DbHistoryEvent[],
     );
   }
 
@@ -235,7 +244,7 @@ export class SqliteStore implements Store {
          WHERE arn = @arn AND version = @expected`,
       ).run({ ...commit.execution, arn: commit.executionArn, expected: commit.expectedVersion });
       if (updated.changes === 0) return false;
-      this.insertEvents(commit.events);
+      this.insertEvents(this.executionId(commit.executionArn) as number, commit.events);
       const consume = this.st('DELETE FROM inbox WHERE id = ?');
       for (const id of commit.consumedInbox) consume.run(id);
       this.insertInbox(commit.newInbox);
@@ -300,15 +309,15 @@ export class SqliteStore implements Store {
   }
 
   /** History rows go in as multi-row INSERTs of up to 64 rows: far fewer statement runs per advance. */
-  private insertEvents(events: readonly DbHistoryEvent[]): void {
+  private insertEvents(executionId: number, events: readonly DbHistoryEvent[]): void {
     const BATCH = 64;
     for (let start = 0; start < events.length; start += BATCH) {
       const batch = events.slice(start, start + BATCH);
       const statement = this.st(
-        `INSERT INTO history_events (execution_arn, id, type, timestamp_ms, previous_event_id, details) VALUES ${batch.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+        `INSERT INTO history (execution_id, id, type, timestamp_ms, previous_event_id, details) VALUES ${batch.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
       );
       const params: unknown[] = [];
-      for (const e of batch) params.push(e.execution_arn, e.id, e.type, e.timestamp_ms, e.previous_event_id, this.outOfLine(e.details));
+      for (const e of batch) params.push(executionId, e.id, e.type, e.timestamp_ms, e.previous_event_id, this.outOfLine(e.details));
       statement.run(...params);
     }
   }
@@ -328,7 +337,7 @@ export class SqliteStore implements Store {
           due_ms: nowMs,
           token: null,
           kind: 'taskStarted',
-          wake: JSON.stringify({ kind: 'taskStarted', token: task.token, workerName }),
+          wake: JSON.stringify({ kind: 'taskStarted', token: task.token, workerName, startedMs: nowMs }),
         },
       ]);
       return { ...task, status: 'started' as const, started_ms: nowMs, worker_name: workerName };
@@ -382,14 +391,14 @@ export class SqliteStore implements Store {
         .pluck()
         .all(beforeMs) as string[];
       for (const arn of arns) {
-        this.st('DELETE FROM history_events WHERE execution_arn = ?').run(arn);
+        this.st('DELETE FROM history WHERE execution_id = (SELECT id FROM executions WHERE arn = ?)').run(arn);
         this.st('DELETE FROM activity_tasks WHERE execution_arn = ?').run(arn);
         this.st('DELETE FROM executions WHERE arn = ?').run(arn);
       }
       if (arns.length > 0) {
         this.st(
           `DELETE FROM payloads WHERE NOT EXISTS (
-             SELECT 1 FROM history_events WHERE instr(history_events.details, payloads.hash) > 0)`,
+             SELECT 1 FROM history WHERE instr(history.details, payloads.hash) > 0)`,
         ).run();
       }
       return arns.length;
@@ -397,6 +406,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     this.db.close();
   }
 }
