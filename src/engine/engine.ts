@@ -246,7 +246,9 @@ export class Engine {
     // Answers the API already acknowledged (a task's start or outcome) come before timers of the
     // same batch: a worker told "accepted" must see its result applied, not a timeout after it.
     const rank = (row: DbInboxRow) => (row.kind === 'taskStarted' ? 0 : row.kind === 'taskDone' ? 1 : 2);
-    const rows = [...unordered].sort((a, b) => rank(a) - rank(b) || a.due_ms - b.due_ms || a.id - b.id);
+    const taken = new Set(unordered.map((row) => row.id));
+    const early = (await this.store.taskStartsOf(arn)).filter((row) => !taken.has(row.id));
+    const rows = [...unordered, ...early].sort((a, b) => rank(a) - rank(b) || a.due_ms - b.due_ms || a.id - b.id);
     const loaded = await this.loadRuntime(arn);
     if (!loaded) return;
     const { head: execution, cached } = loaded;

@@ -19,8 +19,9 @@ const DEFAULT_PAGE = 100;
 /** AWS's long-poll limit for GetActivityTask. */
 export const ACTIVITY_POLL_MS = 60_000;
 /**
- * How long a claimed task's ActivityStarted may wait for the engine's next advance. Most tasks
- * of a busy worker finish sooner, and their start and outcome then share one advance.
+ * How long a claimed task's start (ActivityStarted, its timers) may wait to be applied. Any
+ * earlier advance of its execution — the task's own outcome, most often — takes it along, so a
+ * quick task's start and outcome share one advance instead of costing two.
  */
 const TASK_STARTED_WAIT_MS = 20;
 
@@ -529,7 +530,8 @@ export class StepFunctions {
     for (;;) {
       // A poller that hung up must not be handed a task it will never see.
       if (options.signal?.aborted) return {};
-      const task = await this.store.claimActivityTask(req.activityArn, req.workerName ?? 'worker', this.engine.now());
+      const now = this.engine.now();
+      const task = await this.store.claimActivityTask(req.activityArn, req.workerName ?? 'worker', now, now + TASK_STARTED_WAIT_MS);
       if (task) {
         this.engine.wakeWithin(TASK_STARTED_WAIT_MS);
         return { taskToken: task.token, input: task.input };

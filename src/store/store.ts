@@ -159,13 +159,21 @@ export interface Store {
   dueInbox(nowMs: number, limit: number): Promise<DbInboxRow[]>;
   /** When the next inbox row is due, if any. */
   nextDue(): Promise<number | undefined>;
+  /**
+   * The `taskStarted` rows of an execution, due or not: an advance takes them early, so a task's
+   * start rides along with whatever else wakes its execution.
+   */
+  taskStartsOf(executionArn: string): Promise<DbInboxRow[]>;
   addInbox(rows: NewInboxRow[]): Promise<void>;
   /** Moves the due time of the inbox rows of `token` and `kind` (a heartbeat). */
   postponeTimer(token: string, kind: string, dueMs: number): Promise<void>;
   commitAdvance(commit: AdvanceCommit): Promise<boolean>;
 
-  /** Claims the oldest scheduled task of an activity for a worker and queues the start wake. */
-  claimActivityTask(activityArn: string, workerName: string, nowMs: number): Promise<DbActivityTask | undefined>;
+  /**
+   * Claims the oldest scheduled task of an activity for a worker and queues the start wake, due
+   * at `startDueMs` (default `nowMs`); the wake carries `nowMs` as the start time.
+   */
+  claimActivityTask(activityArn: string, workerName: string, nowMs: number, startDueMs?: number): Promise<DbActivityTask | undefined>;
   getActivityTask(token: string): Promise<DbActivityTask | undefined>;
   /** Closes an open task with an outcome wake for its execution; false if it was not open. */
   closeActivityTask(token: string, reason: string, wake: NewInboxRow): Promise<boolean>;

@@ -322,7 +322,11 @@ export class SqliteStore implements Store {
     }
   }
 
-  async claimActivityTask(activityArn: string, workerName: string, nowMs: number): Promise<DbActivityTask | undefined> {
+  async taskStartsOf(executionArn: string): Promise<DbInboxRow[]> {
+    return this.st(`SELECT * FROM inbox WHERE execution_arn = ? AND kind = 'taskStarted' ORDER BY id`).all(executionArn) as DbInboxRow[];
+  }
+
+  async claimActivityTask(activityArn: string, workerName: string, nowMs: number, startDueMs = nowMs): Promise<DbActivityTask | undefined> {
     // Look before taking the write lock: most polls of an idle queue find nothing.
     if (!this.st(`SELECT 1 FROM activity_tasks WHERE activity_arn = ? AND status = 'scheduled' LIMIT 1`).get(activityArn)) return undefined;
     return this.db.transaction(() => {
@@ -334,7 +338,7 @@ export class SqliteStore implements Store {
       this.insertInbox([
         {
           execution_arn: task.execution_arn,
-          due_ms: nowMs,
+          due_ms: startDueMs,
           token: null,
           kind: 'taskStarted',
           wake: JSON.stringify({ kind: 'taskStarted', token: task.token, workerName, startedMs: nowMs }),
