@@ -204,8 +204,28 @@ function positive(value: number, what: string): number {
   return value;
 }
 
-/** Groups objects (in key order) into chunks of at most `maxBytes` and `maxObjects`; a big object gets its own. */
+/**
+ * Groups objects (in key order) into chunks of at most `maxBytes` and `maxObjects` (a big object
+ * gets its own): as few chunks as the limits allow, and as even as they can be at that count.
+ * Chunks are prepared in parallel and the Load waits for the last, so 16 + 4 objects would take
+ * as long as 16 alone where 10 + 10 takes about two thirds of it.
+ */
 export function chunkObjects<T extends { size: number }>(objects: readonly T[], maxBytes: number, maxObjects: number): T[][] {
+  const fewest = packChunks(objects, maxBytes, maxObjects);
+  const n = fewest.length;
+  if (n < 2) return fewest;
+  const total = objects.reduce((sum, o) => sum + o.size, 0);
+  const largest = objects.reduce((max, o) => Math.max(max, o.size), 0);
+  const evenObjects = Math.min(maxObjects, Math.ceil(objects.length / n));
+  for (const bytes of [Math.min(maxBytes, Math.ceil(total / n) + largest), maxBytes]) {
+    const even = packChunks(objects, bytes, evenObjects);
+    if (even.length === n) return even;
+  }
+  return fewest;
+}
+
+/** Fills each chunk up to the limits before starting the next: the fewest contiguous chunks. */
+function packChunks<T extends { size: number }>(objects: readonly T[], maxBytes: number, maxObjects: number): T[][] {
   const chunks: T[][] = [];
   let current: T[] = [];
   let bytes = 0;
