@@ -55,7 +55,7 @@ export interface LoadOptions {
   workDir?: string;
   /** DuckDB `memory_limit`; default {@link DEFAULT_MEMORY_LIMIT}. */
   memoryLimit?: string;
-  /** DuckDB threads; default 2. */
+  /** DuckDB threads, and tables loaded at once (one connection each); default 2. */
   threads?: number;
   /** Default dedup window when the spec gives none. */
   dedupWindowDays?: number;
@@ -138,7 +138,7 @@ interface TableWork {
   chunks: Chunk[];
 }
 
-/** State shared by the tables of one Load. */
+/** State of one Load; each table gets a copy with the connection it runs on. */
 interface LoadContext {
   spec: LoadSpec;
   options: LoadOptions;
@@ -148,7 +148,8 @@ interface LoadContext {
   targetBytes: number;
   /** Keys this attempt put into the lake, deleted again if it fails before the commit. */
   written: string[];
-  sequence: number;
+  /** Numbers the scratch outputs, across the connections. */
+  outputs: { count: number };
 }
 
 /** The ISO-8601 text DuckDB gives a timestamp that widens to string, in staging's own form. */
@@ -157,14 +158,6 @@ function timestampText(expr: string): string {
     `CASE WHEN microsecond(${expr}) % 1000 = 0 THEN strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%gZ') ` +
     `ELSE strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ') END`
   );
-}
-
-/** Casts a staging value (read as its JSON text) to the column's type. */
-function castStaged(name: string, type: CatalogColumnType): string {
-  const column = quoteIdent(name);
-  if (type === 'string') return column;
-  if (type === 'timestamp') return `CAST(CAST(${column} AS TIMESTAMPTZ) AS TIMESTAMP)`;
-  return `CAST(${column} AS ${DUCKDB_TYPES[type]})`;
 }
 
 /** Casts a column of an existing Parquet file (DuckDB type `from`) to the column's current type. */
@@ -211,31 +204,46 @@ function lakePath(ctx: LoadContext, key: string): Promise<string> {
   return localObjectPath(ctx.options.lakeStore, key, join(ctx.scratch, 'lake'));
 }
 
-/** Uploads a Parquet file written in the scratch directory to the lake; returns rows and bytes. */
-async function publish(
+/** Rows and bytes of one written Parquet file. */
+interface Written {
+  rows: number;
+  bytes: number;
+}
+
+/**
+ * Writes a query's rows as zstd Parquet to `target` (a file, or a folder with `partitionBy`);
+ * returns the rows and bytes of each file written, by path, as the COPY itself reports them.
+ */
+async function copyParquet(
   ctx: LoadContext,
-  key: string,
-  path: string,
-): Promise<{ rows: number; bytes: number }> {
-  const [result] = await scalarRows(ctx, `SELECT count(*) AS "n" FROM read_parquet(${quoteString(path)})`);
-  const { size } = await fsp.stat(path);
+  query: string,
+  target: string,
+  partitionBy = '',
+): Promise<Map<string, Written>> {
+  const stats = await scalarRows(
+    ctx,
+    `COPY (${query}) TO ${quoteString(target)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880` +
+      `${partitionBy}, RETURN_STATS true)`,
+  );
+  return new Map(
+    stats.map((s) => [String(s['filename']), { rows: count(s['count']), bytes: count(s['file_size_bytes']) }]),
+  );
+}
+
+/** Uploads a Parquet file written in the scratch directory to the lake. */
+async function publish(ctx: LoadContext, key: string, path: string): Promise<void> {
   ctx.written.push(key);
   await ctx.options.lakeStore.put(key, { file: path }, { contentType: 'application/vnd.apache.parquet' });
   await fsp.rm(path, { force: true });
-  return { rows: count(result?.['n']), bytes: size };
 }
 
 /** Writes a query's rows to one Parquet object of the lake; returns rows and bytes. */
-async function writeParquet(
-  ctx: LoadContext,
-  key: string,
-  query: string,
-): Promise<{ rows: number; bytes: number }> {
-  const path = join(ctx.scratch, 'out', `${ctx.sequence++}.parquet`);
-  await ctx.connection.run(
-    `COPY (${query}) TO ${quoteString(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
-  );
-  return publish(ctx, key, path);
+async function writeParquet(ctx: LoadContext, key: string, query: string): Promise<Written> {
+  const path = join(ctx.scratch, 'out', `${ctx.outputs.count++}.parquet`);
+  const written = (await copyParquet(ctx, query, path)).get(path);
+  if (written === undefined) throw new LoadConsistencyError(`the COPY reported no '${path}'`);
+  await publish(ctx, key, path);
+  return written;
 }
 
 /** Column name → type across the chunks of one table, in order of first appearance. */
@@ -253,13 +261,16 @@ function incomingColumns(chunks: readonly Chunk[]): Map<string, ColumnType> {
   return merged;
 }
 
-/** Reads, types and deduplicates one table's staged rows into the DuckDB table `rows`. */
+/**
+ * Reads and types one table's staged rows into the DuckDB table `incoming` and finds the
+ * duplicates to leave out; returns the counts and the SELECT of the rows to load.
+ */
 async function stageRows(
   ctx: LoadContext,
   work: TableWork,
   plan: SchemaPlan,
   incoming: Map<string, ColumnType>,
-): Promise<{ staged: number; distinct: number; loaded: number }> {
+): Promise<{ staged: number; distinct: number; loaded: number; rows: string }> {
   const paths: string[] = [];
   for (const chunk of work.chunks) {
     paths.push(
@@ -267,16 +278,21 @@ async function stageRows(
     );
   }
   const list = pathList(paths);
-  const read = [...incoming.keys()].map((name) => `${quoteString(name)}: 'VARCHAR'`).join(', ');
-  const typed = plan.columns
-    .filter((c) => incoming.has(c.name))
-    .map((c) => `${castStaged(c.name, c.type)} AS ${quoteIdent(c.name)}`);
-  const received = 'CAST(CAST("received_at" AS TIMESTAMPTZ) AS TIMESTAMP)';
+  // read_json parses each value straight into the column's type (staging holds every value in
+  // a form that casts losslessly to it), which is cheaper than reading text and casting.
+  const types = new Map(plan.columns.map((c) => [c.name, c.type]));
+  const read = [...incoming.keys()]
+    .map((name) => `${quoteString(name)}: '${DUCKDB_TYPES[types.get(name) ?? 'string']}'`)
+    .join(', ');
+  const received =
+    types.get('received_at') === 'timestamp'
+      ? '"received_at"'
+      : 'CAST(CAST("received_at" AS TIMESTAMPTZ) AS TIMESTAMP)';
   await ctx.connection.run(
-    `CREATE OR REPLACE TABLE "incoming" AS SELECT ${typed.join(', ')}, ` +
-      `list_position(${list}, "filename") AS "__inlet_chunk", ${received} AS "__inlet_received", ` +
+    `CREATE OR REPLACE TEMP TABLE "incoming" AS SELECT * EXCLUDE ("__inlet_file"), ` +
+      `list_position(${list}, "__inlet_file") AS "__inlet_chunk", ${received} AS "__inlet_received", ` +
       `strftime(${received}, '%Y-%m-%d') AS "__inlet_day", strftime(${received}, '%H') AS "__inlet_hr" ` +
-      `FROM read_json(${list}, format = 'newline_delimited', filename = true, columns = {${read}})`,
+      `FROM read_json(${list}, format = 'newline_delimited', filename = '__inlet_file', columns = {${read}})`,
   );
   const [totals] = await scalarRows(
     ctx,
@@ -295,30 +311,36 @@ async function stageRows(
     throw new LoadConsistencyError(`table '${work.name}': staged rows without id or received_at`);
   }
   const windowStart = String(totals?.['window_start'] ?? '');
-  // Most ids are unique: only the few duplicated ones go through the window sort, which keeps
-  // the step fast and its memory bounded by the duplicates rather than by the whole input.
+  // Only the few duplicated ids go through the window sort, and only the losers are kept (as
+  // id and chunk): the rows themselves are read once more, by the COPY, with the losers left out.
   await ctx.connection.run(
-    `CREATE OR REPLACE TABLE "rows" AS WITH "dup" AS (SELECT "id" FROM "incoming" GROUP BY "id" HAVING count(*) > 1) ` +
-      `SELECT * EXCLUDE ("__inlet_chunk") FROM "incoming" ANTI JOIN "dup" USING ("id") UNION ALL BY NAME ` +
-      `SELECT * EXCLUDE ("__inlet_chunk") FROM (SELECT "incoming".* FROM "incoming" SEMI JOIN "dup" USING ("id")) ` +
-      `QUALIFY row_number() OVER (PARTITION BY "id" ORDER BY "__inlet_received", "__inlet_chunk") = 1`,
+    `CREATE OR REPLACE TEMP TABLE "dropped" AS SELECT "id", "__inlet_chunk" FROM "incoming" ` +
+      `SEMI JOIN (SELECT "id" FROM "incoming" GROUP BY "id" HAVING count(*) > 1) USING ("id") ` +
+      `QUALIFY row_number() OVER (PARTITION BY "id" ORDER BY "__inlet_received", "__inlet_chunk") > 1`,
   );
-  await ctx.connection.run('DROP TABLE "incoming"');
-  const [firsts] = await scalarRows(ctx, 'SELECT count(*) AS "n" FROM "rows"');
-  const distinct = count(firsts?.['n']);
+  const [dropped] = await scalarRows(ctx, 'SELECT count(*) AS "n" FROM "dropped"');
+  const crossChunk = count(dropped?.['n']);
   const committed = await ctx.options.catalog.listFiles(ctx.spec.sourceId, work.name, {
     fromDay: windowStart,
   });
+  // Ids are unique once the losers are out, so each committed id takes exactly one row.
   let crossSync = 0;
   if (committed.length > 0) {
     const paths: string[] = [];
     for (const file of committed) paths.push(await lakePath(ctx, file.key));
-    const deleted = await ctx.connection.run(
-      `DELETE FROM "rows" WHERE "id" IN (SELECT CAST("id" AS VARCHAR) FROM read_parquet(${pathList(paths)}, union_by_name = true))`,
+    await ctx.connection.run(
+      `CREATE OR REPLACE TEMP TABLE "committed" AS SELECT DISTINCT "id" FROM "incoming" SEMI JOIN ` +
+        `(SELECT CAST("id" AS VARCHAR) AS "id" FROM read_parquet(${pathList(paths)}, union_by_name = true)) USING ("id")`,
     );
-    crossSync = deleted.rowsChanged;
+    const [found] = await scalarRows(ctx, 'SELECT count(*) AS "n" FROM "committed"');
+    crossSync = count(found?.['n']);
   }
-  return { staged, distinct, loaded: distinct - crossSync };
+  const rows =
+    'SELECT * FROM "incoming"' +
+    (crossChunk > 0 ? ' ANTI JOIN "dropped" USING ("id", "__inlet_chunk")' : '') +
+    (crossSync > 0 ? ' ANTI JOIN "committed" USING ("id")' : '');
+  const distinct = staged - crossChunk;
+  return { staged, distinct, loaded: distinct - crossSync, rows };
 }
 
 /** Smallest-first files of a partition whose total stays under the target size. */
@@ -348,7 +370,7 @@ async function loadTable(
   const existing = await catalog.listFiles(sourceId, work.name);
   const partitions = await scalarRows(
     ctx,
-    'SELECT "__inlet_day" AS "day", "__inlet_hr" AS "hr", count(*) AS "rows" FROM "rows" GROUP BY ALL ORDER BY ALL',
+    `SELECT "__inlet_day" AS "day", "__inlet_hr" AS "hr", count(*) AS "rows" FROM (${counts.rows}) GROUP BY ALL ORDER BY ALL`,
   );
   const newRows = plan.columns.map((c) =>
     incoming.has(c.name)
@@ -362,7 +384,7 @@ async function loadTable(
   let filesMerged = 0;
   // One partitioned COPY writes every partition in a single pass over the rows; small files of
   // a partition are unioned in with their partition given as literals.
-  const parts = [`SELECT ${[...newRows, '"__inlet_day"', '"__inlet_hr"'].join(', ')} FROM "rows"`];
+  const parts = [`SELECT ${[...newRows, '"__inlet_day"', '"__inlet_hr"'].join(', ')} FROM (${counts.rows})`];
   for (const row of partitions) {
     const day = String(row['day']);
     const hr = String(row['hr']);
@@ -377,22 +399,27 @@ async function loadTable(
     filesMerged += merge.length;
     loadedPartitions.push({ day, hr, rows: count(row['rows']) });
   }
-  const outDir = join(ctx.scratch, 'out', `${ctx.sequence++}`);
-  await ctx.connection.run(
-    `COPY (${parts.join(' UNION ALL ')}) TO ${quoteString(outDir)} (FORMAT parquet, COMPRESSION zstd, ` +
-      `ROW_GROUP_SIZE 122880, PARTITION_BY ("__inlet_day", "__inlet_hr"), FILENAME_PATTERN 'part_{i}')`,
+  const outDir = join(ctx.scratch, 'out', `${ctx.outputs.count++}`);
+  const files = await copyParquet(
+    ctx,
+    parts.join(' UNION ALL '),
+    outDir,
+    `, PARTITION_BY ("__inlet_day", "__inlet_hr"), FILENAME_PATTERN 'part_{i}'`,
   );
   for (const { day, hr } of loadedPartitions) {
     const dir = join(outDir, `__inlet_day=${day}`, `__inlet_hr=${hr}`);
     const names = (await fsp.readdir(dir)).filter((n) => n.endsWith('.parquet')).sort();
     for (const [i, name] of names.entries()) {
       const key = `${partitionLocation(sourceId, work.name, day, hr)}${syncId}${i === 0 ? '' : `-${i}`}.parquet`;
-      const written = await publish(ctx, key, join(dir, name));
+      const path = join(dir, name);
+      const written = files.get(path);
+      if (written === undefined) throw new LoadConsistencyError(`the COPY reported no '${path}'`);
+      await publish(ctx, key, path);
       addFiles.push({ key, day, hr, rowCount: written.rows, bytes: written.bytes });
       bytesWritten += written.bytes;
     }
   }
-  await ctx.connection.run('DROP TABLE "rows"');
+  await ctx.connection.run('DROP TABLE "incoming"; DROP TABLE "dropped"; DROP TABLE IF EXISTS "committed"');
 
   // A widened column must not leave any older file holding the old type (Athena refuses a
   // partition whose Parquet type differs from the table's: HIVE_PARTITION_SCHEMA_MISMATCH).
@@ -512,21 +539,64 @@ export async function deleteReplacedFiles(
   return keys.length;
 }
 
+/**
+ * Opens the Load's DuckDB with one connection per thread. In memory: the Load's tables are
+ * scratch, and writing them to a database file cost more than the rest of the Load; past
+ * `memory_limit` DuckDB spills them to the temp directory all the same.
+ */
 async function openDuckDb(
   scratch: string,
   options: LoadOptions,
-): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
+): Promise<{ instance: DuckDBInstance; connections: DuckDBConnection[] }> {
   await fsp.mkdir(join(scratch, 'spill'), { recursive: true });
   await fsp.mkdir(join(scratch, 'out'), { recursive: true });
-  const instance = await DuckDBInstance.create(join(scratch, 'load.duckdb'), {
+  const threads = options.threads ?? 2;
+  const instance = await DuckDBInstance.create(':memory:', {
     memory_limit: options.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
-    threads: String(options.threads ?? 2),
+    threads: String(threads),
     temp_directory: join(scratch, 'spill'),
     preserve_insertion_order: 'false',
   });
-  const connection = await instance.connect();
-  await connection.run("SET TimeZone = 'UTC'");
-  return { instance, connection };
+  const connections: DuckDBConnection[] = [];
+  for (let i = 0; i < threads; i++) {
+    const connection = await instance.connect();
+    await connection.run("SET TimeZone = 'UTC'");
+    connections.push(connection);
+  }
+  return { instance, connections };
+}
+
+/**
+ * Loads the tables a few at a time, one per connection: one table's statements leave DuckDB's
+ * threads idle much of the time (most tables are too small to split well, and there are steps
+ * between statements). Results come back in the order of `works`. After a failure no further table starts, and the first
+ * error is thrown once the tables still running have ended, so nothing runs when the caller
+ * closes the database.
+ */
+async function loadTables(
+  ctx: LoadContext,
+  connections: readonly DuckDBConnection[],
+  works: readonly TableWork[],
+): Promise<{ name: string; result: TableLoadResult; commit: TableCommit }[]> {
+  const done: { name: string; result: TableLoadResult; commit: TableCommit }[] = [];
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  await Promise.all(
+    connections.map(async (connection) => {
+      const tableCtx: LoadContext = { ...ctx, connection };
+      while (failure === undefined && next < works.length) {
+        const work = works[next] as TableWork;
+        const at = next++;
+        try {
+          done[at] = { name: work.name, ...(await loadTable(tableCtx, work)) };
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    }),
+  );
+  if (failure !== undefined) throw failure.error;
+  return done;
 }
 
 /**
@@ -548,26 +618,27 @@ export async function runLoad(spec: LoadSpec, options: LoadOptions): Promise<Loa
   const windowDays = spec.dedupWindowDays ?? options.dedupWindowDays ?? DEFAULT_DEDUP_WINDOW_DAYS;
   if (!Number.isInteger(windowDays) || windowDays < 0)
     throw new RangeError('dedupWindowDays must be an integer >= 0');
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1))
+    throw new RangeError('threads must be an integer >= 1');
 
   const scratch = await fsp.mkdtemp(join(options.workDir ?? tmpdir(), `inlet-load-${spec.syncId}-`));
-  const { instance, connection } = await openDuckDb(scratch, options);
+  const { instance, connections } = await openDuckDb(scratch, options);
   const ctx: LoadContext = {
     spec,
     options,
-    connection,
+    connection: connections[0] as DuckDBConnection,
     scratch,
     windowDays,
     targetBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
     written: [],
-    sequence: 0,
+    outputs: { count: 0 },
   };
   let committed = false;
   try {
     const tables: Record<string, TableLoadResult> = {};
     const commits: TableCommit[] = [];
-    for (const work of tableWork(spec)) {
-      const { result, commit } = await loadTable(ctx, work);
-      tables[work.name] = result;
+    for (const { name, result, commit } of await loadTables(ctx, connections, tableWork(spec))) {
+      tables[name] = result;
       commits.push(commit);
     }
     const all = Object.values(tables);
@@ -611,7 +682,7 @@ export async function runLoad(spec: LoadSpec, options: LoadOptions): Promise<Loa
     if (!committed) await lakeStore.delete(ctx.written).catch(() => undefined);
     throw err;
   } finally {
-    connection.closeSync();
+    for (const connection of connections) connection.closeSync();
     instance.closeSync();
     await fsp.rm(scratch, { recursive: true, force: true });
   }

@@ -17,7 +17,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Catalog, SyncRecord } from '../catalog/index.ts';
 import { ABANDONED, LoadJobs, type LoadJob, type LoadJobsOptions } from '../lake/load-job.ts';
 import { LoadConsistencyError, type LoadResult, type LoadSpec } from '../lake/load.ts';
-import { prepareChunk } from '../lake/prepare.ts';
+import { PreparePool } from '../lake/prepare-pool.ts';
 import { ReportReconciliationError, writeSyncReport, type SyncReport } from '../lake/report.ts';
 import type { ObjectStore } from '../lake/storage/object-store.ts';
 import { assertSafeId, summaryKey, type PrepareLimits, type PrepareSummary } from '../lake/types.ts';
@@ -76,8 +76,12 @@ export interface SyncStageOptions {
   stores(sourceId: string): SourceStores | Promise<SourceStores>;
   /** Load job settings (DuckDB memory, threads, scratch dir, job heartbeats). */
   load?: Omit<LoadJobsOptions, 'catalog' | 'lakeStore'>;
-  /** Prepare's scratch directory and quarantine limits. */
-  prepare?: { tempDir?: string; limits?: Partial<PrepareLimits> };
+  /**
+   * Prepare's scratch directory, quarantine limits, and the threads chunks are prepared on at
+   * once (default: the machine's cores), so that several Prepare pollers of one process really
+   * run in parallel instead of taking turns on its event loop.
+   */
+  prepare?: { tempDir?: string; limits?: Partial<PrepareLimits>; threads?: number };
   /** How often Follow polls the load job; default 500 ms. */
   followPollMs?: number;
   /** Times Follow resubmits a job whose runner died before it gives up; default 2. */
@@ -228,6 +232,7 @@ export function createSyncStages(options: SyncStageOptions): SyncStages {
   const { catalog } = options;
   const now = options.now ?? (() => new Date());
   const jobsBySource = new Map<string, LoadJobs>();
+  const preparePool = new PreparePool(options.prepare?.threads === undefined ? {} : { threads: options.prepare.threads });
   const storesOf = async (sourceId: string) => options.stores(sourceId);
   const jobsFor = async (sourceId: string): Promise<LoadJobs> => {
     let jobs = jobsBySource.get(sourceId);
@@ -253,7 +258,7 @@ export function createSyncStages(options: SyncStageOptions): SyncStages {
     return await asStage(`Prepare ${chunkId}`, async () => {
       const { rawStore, lakeStore } = await storesOf(sourceId);
       const manifest = JSON.parse(await readText(lakeStore, key)) as ChunkManifest;
-      const summary = await prepareChunk(
+      const summary = await preparePool.prepare(
         { sourceId, syncId, chunkId, rawKeys: manifest.rawKeys },
         {
           rawStore,

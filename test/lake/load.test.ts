@@ -1,10 +1,15 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { CatalogConflictError, SqliteCatalog, type LoadCommit } from '../../src/catalog/index.ts';
 import { runLoad, type LoadOptions } from '../../src/lake/load.ts';
 import { LoadJobs } from '../../src/lake/load-job.ts';
+import { prepareChunk } from '../../src/lake/prepare.ts';
 import { openLakeQuery, readJsonRows } from '../../src/lake/query.ts';
+import { rawObjectKey } from '../../src/lake/raw-layout.ts';
+import { LocalObjectStore } from '../../src/lake/storage/local-store.ts';
 import { event, listKeys, stageChunk, withLake, type Row, type TestLake } from './staging-fixture.ts';
 
 const SOURCE = 'src1';
@@ -266,6 +271,50 @@ void describe('Load', () => {
       assert.equal(partition?.rowCount, 2);
       assert.deepEqual(await lake.catalog.pendingDeletes(SOURCE), []);
       assert.deepEqual(await query(lake, 'SELECT id FROM t ORDER BY id'), [{ id: 'a' }, { id: 'b' }]);
+    });
+  });
+
+  void test('values prepared from raw events reach Parquet exactly: int64 extremes, microseconds, exponents, booleans', async () => {
+    await withLake(async (lake) => {
+      const raw = new LocalObjectStore(join(lake.dir, 'raw'));
+      const line = (id: string, properties: string) =>
+        `{"type":"track","event":"Edge","messageId":"${id}","receivedAt":"2024-05-01T10:00:00.123456Z","properties":${properties}}`;
+      const key = rawObjectKey(SOURCE, Date.UTC(2024, 4, 1), 'edge.gz');
+      await raw.put(
+        key,
+        gzipSync(
+          [
+            line('a', '{"big":9223372036854775807,"small":-9223372036854775808,"ratio":1.5e300,"flag":true,"at":"2024-05-01T09:00:00.000001Z"}'),
+            line('b', '{"big":9007199254740993,"small":0,"ratio":0.1,"flag":false,"at":"0001-01-01T00:00:00Z"}'),
+          ].join('\n'),
+        ),
+      );
+      const summary = await prepareChunk(
+        { sourceId: SOURCE, syncId: 'sync-1', chunkId: 'c0', rawKeys: [key] },
+        { rawStore: raw, lakeStore: lake.lakeStore },
+      );
+      assert.deepEqual(
+        ['big', 'small', 'ratio', 'flag', 'at'].map((c) => summary.tables['edge']?.columns[c]),
+        ['bigint', 'bigint', 'double', 'boolean', 'timestamp'],
+      );
+      await runLoad({ sourceId: SOURCE, syncId: 'sync-1', summaries: [summary] }, options(lake));
+      const rows = await query(
+        lake,
+        'SELECT id, CAST(received_at AS VARCHAR) AS received, CAST(big AS VARCHAR) AS big, CAST(small AS VARCHAR) AS small, ' +
+          'ratio, flag, CAST("at" AS VARCHAR) AS "at" FROM edge ORDER BY id',
+      );
+      assert.deepEqual(rows, [
+        {
+          id: 'a',
+          received: '2024-05-01 10:00:00.123456',
+          big: '9223372036854775807',
+          small: '-9223372036854775808',
+          ratio: 1.5e300,
+          flag: true,
+          at: '2024-05-01 09:00:00.000001',
+        },
+        { id: 'b', received: '2024-05-01 10:00:00.123456', big: '9007199254740993', small: '0', ratio: 0.1, flag: false, at: '0001-01-01 00:00:00' },
+      ]);
     });
   });
 
