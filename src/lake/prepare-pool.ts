@@ -4,10 +4,9 @@
  * pollers of one process share one event loop: without threads, two chunks take turns on one
  * core however many cores the machine has.
  *
- * A thread cannot be handed an ObjectStore, so stores travel as the root folder of a local store,
- * which the thread opens again. An S3 store has no such description (its URL leaves out the
- * endpoint and path style, and its client holds credentials), so a chunk with an S3 store is
- * prepared on the calling thread, exactly as before.
+ * A thread cannot be handed an ObjectStore, so stores travel as their {@link StoreLocator} (the
+ * location they were opened from, local or S3), which the thread opens again. A store without
+ * one — a wrapper, or an S3 store built directly — is prepared on the calling thread.
  *
  * A thread lives while there is work: one idle for `idleMs` exits, giving its heap back before
  * the sync's Load (which wants the memory for DuckDB) instead of holding it until the process
@@ -16,8 +15,7 @@
 import { availableParallelism } from 'node:os';
 import { parentPort, Worker } from 'node:worker_threads';
 import { prepareChunk, type PrepareOptions } from './prepare.ts';
-import { LocalObjectStore } from './storage/local-store.ts';
-import type { ObjectStore } from './storage/object-store.ts';
+import { openObjectStore, storeLocator, type StoreLocator } from './storage/open-store.ts';
 import type { PrepareInput, PrepareLimits, PrepareSummary } from './types.ts';
 
 /** Options for {@link PreparePool}. */
@@ -44,8 +42,8 @@ export const DEFAULT_THREAD_HEAP_MB = 256;
 /** What a thread is asked to do: {@link prepareChunk} with its stores given by root folder. */
 interface PrepareRequest {
   input: PrepareInput;
-  rawRoot: string;
-  lakeRoot: string;
+  rawStore: StoreLocator;
+  lakeStore: StoreLocator;
   limits?: Partial<PrepareLimits>;
   tempDir?: string;
 }
@@ -88,14 +86,6 @@ function isOutOfMemory(err: unknown): boolean {
   return err instanceof Error && 'code' in err && err.code === 'ERR_WORKER_OUT_OF_MEMORY';
 }
 
-/**
- * The root a thread can reopen `store` from: a local store's folder, else undefined (also for a
- * subclass, whose behaviour the thread could not rebuild).
- */
-function storeRoot(store: ObjectStore): string | undefined {
-  return store instanceof LocalObjectStore && store.constructor === LocalObjectStore ? store.root : undefined;
-}
-
 /** Runs prepareChunk calls on up to `threads` worker threads, queueing the rest. */
 export class PreparePool {
   /** Threads at most. */
@@ -124,11 +114,11 @@ export class PreparePool {
 
   /** {@link prepareChunk} on a pool thread, or on this thread when a store cannot travel. */
   prepare(input: PrepareInput, options: PrepareOptions): Promise<PrepareSummary> {
-    const rawRoot = storeRoot(options.rawStore);
-    const lakeRoot = storeRoot(options.lakeStore);
-    if (rawRoot === undefined || lakeRoot === undefined) return prepareChunk(input, options);
+    const rawStore = storeLocator(options.rawStore);
+    const lakeStore = storeLocator(options.lakeStore);
+    if (rawStore === undefined || lakeStore === undefined) return prepareChunk(input, options);
     if (this.closed) return Promise.reject(new Error('the Prepare pool is closed'));
-    const request: PrepareRequest = { input, rawRoot, lakeRoot };
+    const request: PrepareRequest = { input, rawStore, lakeStore };
     if (options.limits !== undefined) request.limits = options.limits;
     if (options.tempDir !== undefined) request.tempDir = options.tempDir;
     const onThread = new Promise<PrepareSummary>((resolve, reject) => {
@@ -206,14 +196,18 @@ export class PreparePool {
   }
 }
 
+function reopen({ location, env }: StoreLocator) {
+  return openObjectStore(location, env === undefined ? {} : { env });
+}
+
 /** The thread side: answers each request with prepareChunk's summary or error. */
 export function servePrepareThread(): void {
   const port = parentPort;
   if (port === null) throw new Error('servePrepareThread runs in a worker thread');
   port.on('message', (request: PrepareRequest) => {
     const options: PrepareOptions = {
-      rawStore: new LocalObjectStore(request.rawRoot),
-      lakeStore: new LocalObjectStore(request.lakeRoot),
+      rawStore: reopen(request.rawStore),
+      lakeStore: reopen(request.lakeStore),
     };
     if (request.limits !== undefined) options.limits = request.limits;
     if (request.tempDir !== undefined) options.tempDir = request.tempDir;

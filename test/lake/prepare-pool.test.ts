@@ -1,7 +1,8 @@
 /**
  * The Prepare pool on real threads and real files: a chunk prepared on a thread must give the
  * same summary, staging and quarantine bytes as prepareChunk on the calling thread; chunks run
- * on separate threads at once; errors come back; stores that cannot travel stay on the caller;
+ * on separate threads at once; errors come back; local and S3 stores travel to the thread, and
+ * stores that cannot travel stay on the caller;
  * and the pool works when tsx was registered in code (as `bin/inlet.js` does), not by flag.
  */
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +18,8 @@ import { PreparePool } from '../../src/lake/prepare-pool.ts';
 import { LocalObjectStore } from '../../src/lake/storage/local-store.ts';
 import type { ObjectStore } from '../../src/lake/storage/object-store.ts';
 import type { PrepareInput, PrepareSummary } from '../../src/lake/types.ts';
+import { openObjectStore } from '../../src/lake/storage/open-store.ts';
+import { startS3rver } from '../helpers/s3rver.ts';
 
 let dir: string;
 let raw: LocalObjectStore;
@@ -147,6 +150,26 @@ void describe('PreparePool', () => {
       assert.equal(s.read, firstLines);
       assert.deepEqual(gets, keys.slice(0, 1), 'the wrapper itself was read');
       assert.equal(pool.liveThreads, 0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  void test('stores opened from an s3:// location travel to the thread, credentials from the env they were opened with', async (t) => {
+    const s3 = await startS3rver();
+    t.after(() => s3.stop());
+    const env = { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: s3.region };
+    const s3Raw = openObjectStore(s3.url('raw'), { env });
+    for (const key of keys.slice(0, 2)) await s3Raw.put(key, { file: raw.localPath(key) });
+    const pool = new PreparePool({ threads: 1 });
+    try {
+      const s3Lake = openObjectStore(s3.url('lake'), { env });
+      const fromThread = await pool.prepare(input('s3', keys.slice(0, 2)), { rawStore: s3Raw, lakeStore: s3Lake, tempDir: dir });
+      assert.equal(pool.liveThreads, 1, 'the chunk ran on a thread');
+      const inline = new LocalObjectStore(join(dir, 'lake-s3-inline'));
+      assert.deepEqual(fromThread, await prepareChunk(input('s3', keys.slice(0, 2)), { rawStore: raw, lakeStore: inline, tempDir: dir }));
+      const written = (await s3Lake.list('segment-data/')).objects.map((o) => o.key).sort();
+      assert.deepEqual(written, [...(await contents(inline)).keys()].sort(), 'the thread wrote the staging and quarantine objects into S3');
     } finally {
       await pool.close();
     }
