@@ -23,6 +23,17 @@ const INT64_MAX = 2n ** 63n - 1n;
 const INT64_MIN_NUMBER = -(2 ** 63);
 const INT64_LIMIT_NUMBER = 2 ** 63;
 
+/** A character JSON.stringify escapes in a string: quote, backslash, control, surrogate. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * `JSON.stringify(text)`, with the common case (nothing to escape) done by wrapping it in quotes:
+ * testing for the characters JSON.stringify would escape is about three times cheaper.
+ */
+export function quoteJson(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
 /**
  * JSON text of any parsed value, including the `bigint`s the exact parser makes for integers
  * beyond 2^53 (JSON.stringify refuses those).
@@ -75,6 +86,8 @@ export class RowBuilder {
    * be parsed again exactly and the row rebuilt.
    */
   inexact = false;
+  /** Set when an array or object value holds a number JSON.parse made Infinity. */
+  outOfRange = false;
 
   /** @param names the chunk's column names, which every row of this builder uses */
   constructor(readonly names: ColumnNames = new ColumnNames()) {}
@@ -85,6 +98,7 @@ export class RowBuilder {
     this.row++;
     this.rejection = undefined;
     this.inexact = false;
+    this.outOfRange = false;
   }
 
   /** Adds a Segment standard column; it keeps its name whatever comes later. */
@@ -164,6 +178,8 @@ export interface FlattenContext {
   type: SegmentType;
   /** Deepest allowed nesting level; the event object is level 1. */
   maxDepth: number;
+  /** Whether the event was parsed from its UTF-8 bytes read as Latin-1 (see Prepare). */
+  latin1?: boolean;
 }
 
 /** Whether a number is an integer JSON.parse may have rounded (past 2^53). */
@@ -180,11 +196,17 @@ function tooDeep(b: RowBuilder, value: object, level: number, maxDepth: number):
   for (const child of Array.isArray(value) ? value : Object.values(value)) {
     if (typeof child === 'object' && child !== null) {
       if (tooDeep(b, child, level + 1, maxDepth)) return true;
-    } else if (typeof child === 'number' && maybeRounded(child)) {
-      b.inexact = true;
+    } else if (typeof child === 'number') {
+      if (maybeRounded(child)) b.inexact = true;
+      else if (!Number.isFinite(child)) b.outOfRange = true;
     }
   }
   return false;
+}
+
+/** The rejection of a number JSON.parse could only make Infinity: its text would be lost. */
+function outOfRange(node: NameNode): Rejection {
+  return { reason: 'number_out_of_range', detail: `'${node.name}' holds a number beyond the range of a double` };
 }
 
 /**
@@ -199,7 +221,7 @@ function addValue(ctx: FlattenContext, node: NameNode, value: unknown, hoisted: 
     case 'string': {
       const c = value.length >= 16 && value.length <= 40 && value.charCodeAt(10) === 84 ? normaliseTimestamp(value, true) : undefined;
       if (c === undefined) {
-        json = JSON.stringify(value);
+        json = quoteJson(value);
         type = 'string';
       } else {
         json = `"${c}"`;
@@ -209,6 +231,10 @@ function addValue(ctx: FlattenContext, node: NameNode, value: unknown, hoisted: 
     }
     case 'number':
       if (maybeRounded(value)) ctx.builder.inexact = true;
+      if (!Number.isFinite(value)) {
+        ctx.builder.rejection = outOfRange(node);
+        return false;
+      }
       json = String(value);
       type = Number.isInteger(value) && value >= INT64_MIN_NUMBER && value < INT64_LIMIT_NUMBER ? 'bigint' : 'double';
       break;
@@ -224,6 +250,10 @@ function addValue(ctx: FlattenContext, node: NameNode, value: unknown, hoisted: 
       if (value === null) return true;
       if (tooDeep(ctx.builder, value, level, ctx.maxDepth)) {
         ctx.builder.rejection = { reason: 'too_deep', detail: `'${node.name}' nests deeper than ${ctx.maxDepth} levels` };
+        return false;
+      }
+      if (ctx.builder.outOfRange) {
+        ctx.builder.rejection = outOfRange(node);
         return false;
       }
       json = JSON.stringify(stringifyJson(value));

@@ -10,6 +10,16 @@
  */
 import { createHash } from 'node:crypto';
 
+const NON_ASCII_LATIN1 = /[\u0080-\u00ff]/;
+
+/**
+ * The text whose UTF-8 bytes `latin1` holds one character per byte (Prepare parses most lines
+ * so): the same string when it is ASCII.
+ */
+export function utf8FromLatin1(latin1: string): string {
+  return NON_ASCII_LATIN1.test(latin1) ? Buffer.from(latin1, 'latin1').toString('utf8') : latin1;
+}
+
 /** Longest table or column name; longer ones are cut and end in a hash of the full name. */
 export const MAX_NAME_LENGTH = 128;
 
@@ -220,12 +230,14 @@ export class NameNode {
    * @param slot the column (a root's is the empty name)
    * @param exact whether the raw key path joined with `_` is already this name, so it wins a collision
    * @param alt the prefixed column of a hoisted property or trait
+   * @param latin1 whether keys below come as UTF-8 bytes read as Latin-1 (see {@link utf8FromLatin1})
    */
   constructor(
     private readonly names: ColumnNames,
     readonly slot: ColumnSlot,
     readonly exact: boolean,
     readonly alt?: ColumnSlot,
+    readonly latin1 = false,
   ) {}
 
   /** The column name. */
@@ -237,7 +249,7 @@ export class NameNode {
   child(key: string): NameNode | null {
     const cached = this.children.get(key);
     if (cached !== undefined) return cached;
-    const segment = snakeCase(key);
+    const segment = snakeCase(this.latin1 ? utf8FromLatin1(key) : key);
     let node: NameNode | null = null;
     if (segment !== '') {
       const parent = this.slot.name;
@@ -245,7 +257,7 @@ export class NameNode {
       const name = limitName(joined);
       const exact = this.exact && segment === key && name === joined;
       const alt = this.alt === undefined ? undefined : this.names.slot(limitName(`${this.alt.name}_${segment}`));
-      node = new NameNode(this.names, this.names.slot(name), exact, alt);
+      node = new NameNode(this.names, this.names.slot(name), exact, alt, this.latin1);
     }
     if (this.names.cachedNodes < MAX_CACHED_NODES) {
       this.names.cachedNodes++;
@@ -260,20 +272,32 @@ export type StandardColumn =
   | 'id' | 'received_at' | 'timestamp' | 'original_timestamp' | 'sent_at' | 'anonymous_id' | 'user_id'
   | 'group_id' | 'previous_id' | 'event' | 'event_text' | 'type';
 
-/**
- * The column names of one chunk: the roots of its name tries and the interned slots. Prepare
- * makes one per chunk, so the caches die with the chunk however many distinct keys it had.
- */
-export class ColumnNames {
-  private readonly slots = new Map<string, ColumnSlot>();
-  /** Nodes cached in this chunk's tries. */
-  cachedNodes = 0;
+/** The roots of one set of name tries. */
+export interface NameRoots {
   /** Root of top-level event fields (`context` → `context_*`). */
   readonly envelope: NameNode;
   /** Root of hoisted `properties`, whose fields become top-level columns. */
   readonly properties: NameNode;
   /** Root of hoisted `traits`. */
   readonly traits: NameNode;
+}
+
+/**
+ * The column names of one chunk: the roots of its name tries and the interned slots. Prepare
+ * makes one per chunk, so the caches die with the chunk however many distinct keys it had.
+ */
+export class ColumnNames implements NameRoots {
+  private readonly slots = new Map<string, ColumnSlot>();
+  /** Nodes cached in this chunk's tries. */
+  cachedNodes = 0;
+  readonly envelope: NameNode;
+  readonly properties: NameNode;
+  readonly traits: NameNode;
+  /**
+   * The same names for keys that come as UTF-8 bytes read as Latin-1: tries of their own, since
+   * such a key and a real one can be the same string for different keys (`Ã©` and `é`).
+   */
+  readonly latin1: NameRoots;
   /** The slots of the columns Prepare writes before any flattened field. */
   readonly standard: Readonly<Record<StandardColumn, ColumnSlot>>;
 
@@ -296,6 +320,11 @@ export class ColumnNames {
     this.envelope = new NameNode(this, root, true);
     this.properties = new NameNode(this, root, true, this.slot('properties'));
     this.traits = new NameNode(this, root, true, this.slot('traits'));
+    this.latin1 = {
+      envelope: new NameNode(this, root, true, undefined, true),
+      properties: new NameNode(this, root, true, this.slot('properties'), true),
+      traits: new NameNode(this, root, true, this.slot('traits'), true),
+    };
   }
 
   /** The slot of a column name, the same object for the same name within this chunk. */

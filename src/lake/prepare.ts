@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import type { FlattenContext, Rejection } from './flatten.ts';
 import { isRecord, RowBuilder } from './flatten.ts';
 import type { ColumnSlot } from './naming.ts';
-import { ColumnNames } from './naming.ts';
-import { parseRawObjectKey, readRawLines } from './raw-layout.ts';
+import { ColumnNames, utf8FromLatin1 } from './naming.ts';
+import { parseRawObjectKey, readRawLineBatches } from './raw-layout.ts';
 import type { NormalisedEvent } from './segment-event.ts';
 import { buildEventRow, normaliseEvent, parseEventJson, TooDeepError } from './segment-event.ts';
 import type { ObjectStore } from './storage/object-store.ts';
@@ -52,8 +52,11 @@ class BufferedFile {
 
   constructor(readonly path: string) {}
 
-  /** Appends one line; returns true when filled buffers wait to be flushed. */
-  append(line: string): boolean {
+  /**
+   * Appends one line, `latin1` when it holds UTF-8 bytes read as Latin-1 (written back as those
+   * bytes); returns true when filled buffers wait to be flushed.
+   */
+  append(line: string, latin1 = false): boolean {
     const worst = line.length * 3 + 1;
     if (this.used + worst > this.buffer.length) {
       if (this.buffer.length < BUFFER_BYTES && this.used + worst <= BUFFER_BYTES) {
@@ -66,7 +69,7 @@ class BufferedFile {
         this.used = 0;
       }
     }
-    this.used += this.buffer.write(line, this.used, 'utf8');
+    this.used += this.buffer.write(line, this.used, latin1 ? 'latin1' : 'utf8');
     this.buffer[this.used++] = 10;
     return this.full.length > 0;
   }
@@ -107,10 +110,12 @@ class TableOutput {
   ) {}
 }
 
-function isBlank(text: string): boolean {
-  if (text.length === 0) return true;
-  const c = text.charCodeAt(0);
-  return (c === 32 || c === 9 || c === 13 || c === 10) && text.trim().length === 0;
+/** Whether a line (its UTF-8 bytes read as Latin-1) is only whitespace. */
+function isBlank(latin1: string): boolean {
+  if (latin1.length === 0) return true;
+  const c = latin1.charCodeAt(0);
+  // Only a line starting with ASCII whitespace can be blank; trim() needs its real characters.
+  return (c === 32 || c === 9 || c === 13 || c === 10) && utf8FromLatin1(latin1).trim().length === 0;
 }
 
 /** Deletes every object of an earlier attempt at this chunk, the summary first. */
@@ -134,7 +139,10 @@ class ChunkState {
   read = 0;
   prepared = 0;
   duplicates = 0;
+  /** The messageIds of the rows so far, as real text. */
   private readonly seen = new Set<string>();
+  /** The messageId of the line being taken, as real text. */
+  private id = '';
   private readonly builder = new RowBuilder(new ColumnNames());
   private readonly ctx: FlattenContext;
 
@@ -147,16 +155,17 @@ class ChunkState {
   }
 
   /**
-   * Takes one non-blank raw line. Returns the table whose file got the row (to flush if due),
-   * null for an in-chunk duplicate, or the rejection to quarantine.
+   * Takes one non-blank raw line, `latin1` when the text is its UTF-8 bytes read as Latin-1.
+   * Returns the table whose file got the row (to flush if due), null for an in-chunk duplicate,
+   * or the rejection to quarantine.
    */
-  take(text: string, bytes: number, fallbackReceivedAt: number | undefined): TableOutput | Rejection | null {
+  take(text: string, bytes: number, fallbackReceivedAt: number | undefined, latin1: boolean): TableOutput | Rejection | null {
     const { limits, builder } = this;
     if (bytes > limits.maxEventBytes) {
       return { reason: 'too_large', detail: `the event is ${bytes} bytes, over the ${limits.maxEventBytes}-byte limit` };
     }
-    let event = this.row(text, fallbackReceivedAt, false);
-    if (event !== null && !('reason' in event) && builder.inexact) event = this.row(text, fallbackReceivedAt, true);
+    let event = this.row(text, fallbackReceivedAt, false, latin1);
+    if (event !== null && !('reason' in event) && builder.inexact) event = this.row(text, fallbackReceivedAt, true, latin1);
     if (event === null) {
       this.duplicates++;
       return null;
@@ -194,8 +203,8 @@ class ChunkState {
     out.partitions.set(partition, (out.partitions.get(partition) ?? 0) + 1);
     out.rows++;
     this.prepared++;
-    this.seen.add(event.messageId);
-    out.pending = out.file.append(builder.toJson());
+    this.seen.add(this.id);
+    out.pending = out.file.append(builder.toJson(), latin1);
     return out;
   }
 
@@ -203,7 +212,7 @@ class ChunkState {
    * Parses, validates and flattens one line into the builder: the event, null for an in-chunk
    * duplicate, or the rejection.
    */
-  private row(text: string, fallbackReceivedAt: number | undefined, exact: boolean): NormalisedEvent | Rejection | null {
+  private row(text: string, fallbackReceivedAt: number | undefined, exact: boolean, latin1: boolean): NormalisedEvent | Rejection | null {
     let value: unknown;
     try {
       value = parseEventJson(text, this.limits.maxDepth, exact);
@@ -215,10 +224,12 @@ class ChunkState {
       const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
       return { reason: 'not_an_object', detail: `the line is ${kind}, not a JSON object` };
     }
-    const event = normaliseEvent(value, fallbackReceivedAt);
+    const event = normaliseEvent(value, fallbackReceivedAt, latin1);
     if ('reason' in event) return event;
-    if (this.seen.has(event.messageId)) return null;
+    this.id = latin1 ? utf8FromLatin1(event.messageId) : event.messageId;
+    if (this.seen.has(this.id)) return null;
     this.ctx.type = event.type;
+    this.ctx.latin1 = latin1;
     if (!buildEventRow(this.ctx, value, event)) {
       return this.builder.rejection ?? { reason: 'malformed_json', detail: 'the event could not be flattened' };
     }
@@ -254,19 +265,33 @@ export async function prepareChunk(input: PrepareInput, options: PrepareOptions)
       // Segment's layout files each object under its received day: the best received time an
       // event without receivedAt has.
       const fallbackReceivedAt = parseRawObjectKey(rawKey)?.day;
-      for await (const { text, lineNumber, byteLength, truncated } of readRawLines(options.rawStore, rawKey)) {
-        if (isBlank(text)) continue;
-        state.read++;
-        const result = state.take(text, byteLength, fallbackReceivedAt);
-        if (result === null) continue;
-        if (result instanceof TableOutput) {
-          if (result.pending) await result.file.flush();
-          continue;
+      for await (const batch of readRawLineBatches(options.rawStore, rawKey, { latin1: true })) {
+        for (const { text: bytes, lineNumber, byteLength, truncated, validUtf8 } of batch) {
+          if (isBlank(bytes)) continue;
+          state.read++;
+          // Most lines are parsed from their UTF-8 bytes read as Latin-1: one-byte strings are
+          // cheaper to decode, parse, escape and write, and are written back as the same bytes.
+          // That gives the same row only when the bytes are valid UTF-8 (else the real text has
+          // U+FFFD) and hold no \u escape (which makes a real character); names, table names and
+          // messageIds are still compared as real text. A rejection is taken again from the real
+          // text, so its detail (parser positions, names) and record read exactly as before.
+          const direct = validUtf8 === true && !truncated && !bytes.includes('\\u');
+          let text = direct ? bytes : utf8FromLatin1(bytes);
+          let result = state.take(text, byteLength, fallbackReceivedAt, direct);
+          if (direct && result !== null && !(result instanceof TableOutput)) {
+            text = utf8FromLatin1(bytes);
+            result = state.take(text, byteLength, fallbackReceivedAt, false);
+          }
+          if (result === null) continue;
+          if (result instanceof TableOutput) {
+            if (result.pending) await result.file.flush();
+            continue;
+          }
+          state.reject(result.reason);
+          const detail = truncated ? `${result.detail}; original cut to its first ${Buffer.byteLength(text)} bytes` : result.detail;
+          const record = { reason: result.reason, detail, rawKey, line: lineNumber, original: text };
+          if (quarantine.append(JSON.stringify(record))) await quarantine.flush();
         }
-        state.reject(result.reason);
-        const detail = truncated ? `${result.detail}; original cut to its first ${Buffer.byteLength(text)} bytes` : result.detail;
-        const record = { reason: result.reason, detail, rawKey, line: lineNumber, original: text };
-        if (quarantine.append(JSON.stringify(record))) await quarantine.flush();
       }
     }
 

@@ -7,9 +7,9 @@
  * columns, as Segment's warehouses and Data Lakes lay them out.
  */
 import type { FlattenContext, Rejection } from './flatten.ts';
-import { flattenObject, isRecord, stringifyJson } from './flatten.ts';
+import { flattenObject, isRecord, quoteJson, stringifyJson } from './flatten.ts';
 import type { SegmentType } from './naming.ts';
-import { SEGMENT_TYPES, trackTableName, TYPE_TABLES } from './naming.ts';
+import { SEGMENT_TYPES, trackTableName, TYPE_TABLES, utf8FromLatin1 } from './naming.ts';
 import type { Instant } from './types.ts';
 import { formatTimestamp, parseTimestamp } from './types.ts';
 
@@ -215,11 +215,16 @@ function isRejection(value: Stamp | Rejection | undefined): value is Rejection {
 
 /**
  * Validates an event and settles its table and timestamps. `fallbackReceivedAt` (epoch ms, from
- * the raw key) stands in for a missing receivedAt. The original timestamp is `originalTimestamp`,
+ * the raw key) stands in for a missing receivedAt; `latin1` says the event's strings are UTF-8
+ * bytes read as Latin-1 (see Prepare). The original timestamp is `originalTimestamp`,
  * else the client-set `timestamp` (Segment relabels it so); `timestamp` is then corrected when
  * sentAt is known, else equals the original timestamp, else receivedAt.
  */
-export function normaliseEvent(event: Record<string, unknown>, fallbackReceivedAt: number | undefined): NormalisedEvent | Rejection {
+export function normaliseEvent(
+  event: Record<string, unknown>,
+  fallbackReceivedAt: number | undefined,
+  latin1 = false,
+): NormalisedEvent | Rejection {
   const type = event.type;
   if (typeof type !== 'string' || type === '') return { reason: 'missing_type', detail: 'the event has no "type" string' };
   if (!isSegmentType(type)) {
@@ -233,7 +238,7 @@ export function normaliseEvent(event: Record<string, unknown>, fallbackReceivedA
   let eventName: string | undefined;
   if (type === 'track') {
     const name = event.event;
-    const slug = typeof name === 'string' ? trackTableName(name) : undefined;
+    const slug = typeof name === 'string' ? trackTableName(latin1 ? utf8FromLatin1(name) : name) : undefined;
     if (typeof name !== 'string' || slug === undefined) {
       return { reason: 'unsafe_name', detail: `track event name ${stringifyJson(name ?? null)} has no letter or digit to name a table` };
     }
@@ -322,7 +327,7 @@ export function buildEventRow(ctx: FlattenContext, event: Record<string, unknown
   const b = ctx.builder;
   const std = b.names.standard;
   b.reset();
-  b.addStandard(std.id, JSON.stringify(normalised.messageId), 'string');
+  b.addStandard(std.id, quoteJson(normalised.messageId), 'string');
   b.addStandard(std.received_at, `"${normalised.receivedAt}"`, 'timestamp');
   b.addStandard(std.timestamp, `"${normalised.timestamp}"`, 'timestamp');
   if (normalised.originalTimestamp !== undefined) b.addStandard(std.original_timestamp, `"${normalised.originalTimestamp}"`, 'timestamp');
@@ -331,17 +336,17 @@ export function buildEventRow(ctx: FlattenContext, event: Record<string, unknown
     const value = event[field];
     if (value === undefined || value === null) continue;
     if (typeof value === 'number' && !Number.isSafeInteger(value) && Number.isInteger(value)) b.inexact = true;
-    b.addStandard(std[column], JSON.stringify(typeof value === 'string' ? value : stringifyJson(value)), 'string');
+    b.addStandard(std[column], quoteJson(typeof value === 'string' ? value : stringifyJson(value)), 'string');
   }
   if (normalised.eventName !== undefined) {
     b.addStandard(std.event, `"${normalised.table}"`, 'string');
-    b.addStandard(std.event_text, JSON.stringify(normalised.eventName), 'string');
+    b.addStandard(std.event_text, quoteJson(normalised.eventName), 'string');
   }
   b.addStandard(std.type, `"${normalised.type}"`, 'string');
 
   const payloadField = PAYLOAD[normalised.type];
   const payload = event[payloadField];
-  const names = b.names;
+  const names = ctx.latin1 === true ? b.names.latin1 : b.names;
   if (!flattenObject(ctx, event, names.envelope, 1, false, SKIPPED[normalised.type])) return false;
   // A payload that is not an object (a string, an array) is kept as an ordinary field.
   if (payload !== undefined && !isRecord(payload) && !flattenObject(ctx, { [payloadField]: payload }, names.envelope, 1, false)) return false;

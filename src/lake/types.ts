@@ -52,6 +52,8 @@ export const QuarantineReason = {
   TooManyColumns: 'too_many_columns',
   /** A key or a track event name that cannot be made a safe column or table name. */
   UnsafeName: 'unsafe_name',
+  /** A number beyond what a double holds (`1e400`): JSON.parse makes it Infinity. */
+  NumberOutOfRange: 'number_out_of_range',
 } as const;
 
 /** One of the {@link QuarantineReason} strings. */
@@ -276,8 +278,41 @@ export function parseTimestamp(text: string, requireTime: boolean): Instant | un
  * or with microseconds when the instant has any (`…00.123456Z`). Load and DuckDB cast both.
  */
 export function formatTimestamp(instant: Instant): string {
-  const iso = new Date(instant.ms).toISOString();
+  const iso = isoText(instant.ms);
   return instant.us === 0 ? iso : `${iso.slice(0, 23)}${String(instant.us).padStart(3, '0')}Z`;
+}
+
+/** `n` as `width` digits, zero-padded. */
+function pad(n: number, width: number): string {
+  const text = String(n);
+  return text.length >= width ? text : '0'.repeat(width - text.length) + text;
+}
+
+/**
+ * `new Date(ms).toISOString()`, computed directly for years 0000–9999 (Prepare formats a corrected
+ * timestamp per event, and building a Date for it cost more than the arithmetic).
+ */
+function isoText(ms: number): string {
+  if (!Number.isInteger(ms) || ms < MIN_MS || ms > MAX_MS) return new Date(ms).toISOString();
+  const days = Math.floor(ms / 86_400_000);
+  let rest = ms - days * 86_400_000;
+  // Howard Hinnant's civil_from_days, the inverse of daysFromCivil.
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const hour = Math.floor(rest / 3_600_000);
+  rest -= hour * 3_600_000;
+  const minute = Math.floor(rest / 60_000);
+  rest -= minute * 60_000;
+  const second = Math.floor(rest / 1000);
+  const millis = rest - second * 1000;
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}.${pad(millis, 3)}Z`;
 }
 
 /**

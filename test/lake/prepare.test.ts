@@ -134,6 +134,7 @@ void describe('prepareChunk', () => {
       ['too_deep', JSON.stringify(track('q5', { properties: deepProperties(20) }))],
       ['too_many_columns', JSON.stringify(track('q6', { properties: wide }))],
       ['unsafe_name', JSON.stringify(track('q7', { properties: { '$$$': 1 } }))],
+      ['number_out_of_range', JSON.stringify(track('q8', { properties: { big: 'BIG' } })).replace('"BIG"', '1e400')],
     ];
     const key = await putRaw([track('ok1'), ...bad.map(([, line]) => line), '', '   ', track('ok2')]);
     const s = await prepareChunk({ sourceId: 'src1', syncId: 'sync1', chunkId: 'bad', rawKeys: [key] }, { rawStore: raw, lakeStore: lake });
@@ -152,6 +153,19 @@ void describe('prepareChunk', () => {
       assert.equal(r.rawKey, key);
       assert.ok(r.detail.length > 0);
     }
+  });
+
+  void test('a number beyond a double inside an array or object is quarantined, not written as Infinity', async () => {
+    const inArray = JSON.stringify(track('r1', { properties: { list: [1, 'BIG'] } })).replace('"BIG"', '-1e999');
+    const inObject = JSON.stringify(track('r2', { context: { deep: { value: 'BIG' } } })).replace('"BIG"', '2E+400');
+    const key = await putRaw([inArray, inObject, track('r3', { properties: { fine: 1e300 } })]);
+    const s = await prepareChunk({ sourceId: 'src1', syncId: 'sync1', chunkId: 'range', rawKeys: [key] }, { rawStore: raw, lakeStore: lake });
+    reconciles(s);
+    assert.deepEqual(s.quarantined, { number_out_of_range: 2 });
+    assert.equal(s.prepared, 1);
+    const staged = await rows(lake, s.tables['order_completed']?.stagingKey ?? '');
+    assert.equal(staged.length, 1);
+    assert.equal(staged[0]?.['fine'], 1e300, 'a large but finite double is kept');
   });
 
   void test('keeps the first of events sharing a messageId within the chunk, across raw objects', async () => {

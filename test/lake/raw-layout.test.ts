@@ -217,6 +217,30 @@ void describe('readRawLines', () => {
     );
   });
 
+  void test('latin1 gives each line\'s exact bytes, one character per byte, and says which are valid UTF-8', async () => {
+    const lines = Array.from({ length: 5_000 }, (_, i) => JSON.stringify({ i, text: i % 3 === 0 ? 'é€😀'.repeat(i % 7) : 'plain' }));
+    const broken = Buffer.from([0x7b, 0x22, 0x62, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]); // {"b":"\xff\xfe"}
+    const body = Buffer.concat([
+      Buffer.from('\uFEFF' + lines.slice(0, 2_500).join('\r\n') + '\n'),
+      broken,
+      Buffer.from('\n' + lines.slice(2_500).join('\n') + '\n'),
+    ]);
+    await store.put('lines/latin1.gz', gzipSync(body));
+    const asUtf8 = await collect(readRawLines(store, 'lines/latin1.gz'));
+    const asLatin1 = await collect(readRawLines(store, 'lines/latin1.gz', { latin1: true }));
+    assert.equal(asLatin1.length, asUtf8.length);
+    for (const [i, line] of asLatin1.entries()) {
+      const other = asUtf8[i] as RawLine;
+      const bytes = Buffer.from(line.text, 'latin1');
+      assert.equal(bytes.length, line.byteLength, `line ${line.lineNumber}: one character per byte`);
+      assert.deepEqual([line.lineNumber, line.byteOffset, line.byteLength], [other.lineNumber, other.byteOffset, other.byteLength]);
+      assert.equal(line.validUtf8, line.lineNumber !== 2_501, `line ${line.lineNumber}`);
+      if (line.validUtf8) assert.equal(bytes.toString('utf8'), other.text);
+      else assert.ok(bytes.equals(broken), 'an invalid line keeps its bytes exactly');
+    }
+    assert.equal(asLatin1[0]?.text, lines[0], 'the byte order mark is not part of the first line');
+  });
+
   void test('yields nothing for an empty object and fails for a missing or corrupt one', async () => {
     await store.put('lines/empty.gz', Buffer.alloc(0));
     assert.deepEqual(await collect(readRawLines(store, 'lines/empty.gz')), []);

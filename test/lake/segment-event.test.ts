@@ -54,6 +54,20 @@ void describe('timestamps', () => {
     assert.equal(formatTimestamp(parseTimestamp('2024-05-01', false) ?? { ms: 0, us: 0 }), '2024-05-01T00:00:00.000Z');
   });
 
+  void test('formats every instant of years 0000–9999 exactly as Date#toISOString does', () => {
+    const first = new Date('0000-01-01T00:00:00.000Z').getTime();
+    const last = new Date('9999-12-31T23:59:59.999Z').getTime();
+    const samples = [first, last, 0, -1, Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(1900, 2, 1), Date.UTC(2100, 1, 28, 12)];
+    // Every day's first and last millisecond across four centuries (leap rules included), and random instants.
+    for (let day = Date.UTC(1899, 0, 1); day < Date.UTC(2301, 0, 1); day += 86_400_000) samples.push(day, day + 86_399_999);
+    let seed = 42;
+    for (let i = 0; i < 20_000; i++) {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      samples.push(first + Math.floor((seed / 2 ** 31) * (last - first)));
+    }
+    for (const ms of samples) assert.equal(formatTimestamp({ ms, us: 0 }), new Date(ms).toISOString(), String(ms));
+  });
+
   void test('corrects clock skew: timestamp = receivedAt − (sentAt − originalTimestamp), to the microsecond', () => {
     const at = (s: string) => parseTimestamp(s, true) ?? assert.fail(s);
     const t = correctTimestamp(at('2024-05-01T10:00:00.000Z'), at('2024-05-01T10:05:00.000100Z'), at('2024-05-01T10:04:00.000Z'));
