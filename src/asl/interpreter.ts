@@ -91,6 +91,43 @@ export interface ExecutionRuntime {
   redriveFrom?: { stateName: string; input: unknown; vars: Record<string, unknown> };
 }
 
+/**
+ * A runtime as text for a store. A suspended thread's `current.input` is the very value its
+ * suspension holds (the same state's raw input), so it is written once: a wide Map's input
+ * would otherwise be stored, and rewritten on every advance, one time more.
+ */
+export function serializeRuntime(rt: ExecutionRuntime): string {
+  const restore: [ThreadRecord, NonNullable<ThreadRecord['current']>][] = [];
+  for (const thread of Object.values(rt.threads)) {
+    const current = thread.current;
+    const at = thread.at;
+    if (current !== undefined && 'suspension' in at && at.suspension.stateName === current.stateName && at.suspension.input === current.input) {
+      restore.push([thread, current]);
+      thread.current = { stateName: current.stateName, [SAME_AS_SUSPENSION]: true } as unknown as NonNullable<ThreadRecord['current']>;
+    }
+  }
+  try {
+    return JSON.stringify(rt);
+  } finally {
+    for (const [thread, current] of restore) thread.current = current;
+  }
+}
+
+/** Reads back what {@link serializeRuntime} wrote, sharing the input again. */
+export function parseRuntime(text: string): ExecutionRuntime {
+  const rt = JSON.parse(text) as ExecutionRuntime;
+  for (const thread of Object.values(rt.threads)) {
+    const current = thread.current as (ThreadRecord['current'] & { [SAME_AS_SUSPENSION]?: true }) | undefined;
+    if (current?.[SAME_AS_SUSPENSION] === true && 'suspension' in thread.at) {
+      thread.current = { stateName: current.stateName, input: thread.at.suspension.input };
+    }
+  }
+  return rt;
+}
+
+/** Marks a stored `current` whose input is its thread's suspension input. */
+const SAME_AS_SUSPENSION = 'inputIsSuspensionInput';
+
 /** A timer the driver must fire at `due` by calling advance with a `timer` wake. */
 export interface TimerRequest {
   threadId: number;

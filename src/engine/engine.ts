@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { advance, machineIndex, newRuntime } from '../asl/interpreter.ts';
+import { advance, machineIndex, newRuntime, parseRuntime, serializeRuntime } from '../asl/interpreter.ts';
 import type { Advance, ExecutionRuntime, TaskRequest, TaskTiming, TimerRequest, Wake } from '../asl/interpreter.ts';
 import { compileMachine, parseDefinition } from '../asl/compile.ts';
 import type { CompiledMachine } from '../asl/compile.ts';
@@ -232,7 +232,7 @@ export class Engine {
       if (!full) return undefined;
       cached = {
         version: full.version,
-        rt: JSON.parse(full.runtime) as ExecutionRuntime,
+        rt: parseRuntime(full.runtime),
         machines: this.machinesOf(full.definition),
         input: JSON.parse(full.input) as unknown,
       };
@@ -297,7 +297,7 @@ export class Engine {
       expectedVersion: execution.version,
       execution: {
         status: rt.status,
-        runtime: JSON.stringify(rt),
+        runtime: serializeRuntime(rt),
         transitions: rt.transitions,
         output: total.end?.output ?? execution.output,
         error: total.end?.error ?? execution.error,

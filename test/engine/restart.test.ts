@@ -150,4 +150,54 @@ void describe('timers across restarts', { concurrency: true }, () => {
       await assert.rejects(second.sfn.sendTaskSuccess({ taskToken, output: '{}' }), { name: 'TaskTimedOut' });
     });
   });
+
+  void test('a Map suspended by one engine and failed in the next redrives with its input intact', async () => {
+    await withFile(async (file, opened) => {
+      const first = await openEngine(file);
+      opened.push(first);
+      const activityArn = await createActivity(first.sfn, 'mapper');
+      const machine = await createMachine(first.sfn, 'mapper', {
+        StartAt: 'Each',
+        States: {
+          Each: {
+            Type: 'Map',
+            ItemsPath: '$.items',
+            MaxConcurrency: 1,
+            Iterator: { StartAt: 'Work', States: { Work: { Type: 'Task', Resource: activityArn, End: true } } },
+            End: true,
+          },
+        },
+      });
+      const { executionArn } = await first.sfn.startExecution({ stateMachineArn: machine, input: '{"items":["a","b"]}' });
+      const one = await takeTask(first.sfn, activityArn);
+      assert.equal(one.input, 'a');
+      await eventually(() => hasEvent(first, executionArn, 'ActivityStarted'), 'the task to start');
+      await first.stop();
+      opened.pop();
+
+      // The next engine reads the Map's runtime back from the file and fails it.
+      const second = await openEngine(file);
+      opened.push(second);
+      await second.sfn.sendTaskFailure({ taskToken: one.taskToken, error: 'Flaky', cause: 'try again' });
+      const failed = await finished(second, executionArn, 5000);
+      assert.equal(failed.end.status, 'FAILED');
+      await second.stop();
+      opened.pop();
+
+      // And a third redrives it: the Map starts again from the same input, read back once more.
+      const third = await openEngine(file);
+      opened.push(third);
+      await third.sfn.redriveExecution({ executionArn });
+      const inputs: unknown[] = [];
+      for (let i = 0; i < 2; i++) {
+        const task = await takeTask(third.sfn, activityArn);
+        inputs.push(task.input);
+        await third.sfn.sendTaskSuccess({ taskToken: task.taskToken, output: JSON.stringify(`${String(task.input)}!`) });
+      }
+      assert.deepEqual(inputs, ['a', 'b']);
+      const { end } = await finished(third, executionArn, 5000);
+      assert.equal(end.status, 'SUCCEEDED');
+      assert.equal(end.output, '["a!","b!"]');
+    });
+  });
 });
