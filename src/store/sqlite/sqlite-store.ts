@@ -26,9 +26,11 @@ import type {
 
 /** Event details larger than this are stored out of line, once per distinct content. */
 export const OUT_OF_LINE_BYTES = 64 * 1024;
-/** The columns of DbExecution: the table also has `id`, which keys history and stays inside. */
-const EXECUTION_COLUMNS = `arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
-  stop_ms, definition, role_arn, runtime, transitions, redrive_count, redrive_ms, version`;
+/** The columns of DbExecutionHead; the table also has `id`, which keys history and stays inside. */
+const EXECUTION_HEAD_COLUMNS = `arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
+  stop_ms, role_arn, transitions, redrive_count, redrive_ms, version`;
+/** The columns of DbExecution. */
+const EXECUTION_COLUMNS = `${EXECUTION_HEAD_COLUMNS}, definition, runtime`;
 const PAYLOAD_KEY = '$inletPayload';
 const PAYLOAD_MARK = `{"${PAYLOAD_KEY}":"`;
 
@@ -166,10 +168,7 @@ export class SqliteStore implements Store {
   }
 
   async getExecutionHead(arn: string): Promise<DbExecutionHead | undefined> {
-    return this.st(
-      `SELECT arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms, stop_ms,
-         role_arn, transitions, redrive_count, redrive_ms, version FROM executions WHERE arn = ?`,
-    ).get(arn) as DbExecutionHead | undefined;
+    return this.st(`SELECT ${EXECUTION_HEAD_COLUMNS} FROM executions WHERE arn = ?`).get(arn) as DbExecutionHead | undefined;
   }
 
   async listExecutions(query: ListExecutionsQuery): Promise<DbExecution[]> {
@@ -240,13 +239,15 @@ export class SqliteStore implements Store {
       for (const { token, reason } of commit.closedTasks) {
         if (reason === 'timed_out' && status.get(token) === 'closed') return false;
       }
-      const updated = this.st(
+      const executionId = this.st(
         `UPDATE executions SET status = @status, runtime = @runtime, transitions = @transitions, output = @output,
            error = @error, cause = @cause, stop_ms = @stop_ms, version = version + 1
-         WHERE arn = @arn AND version = @expected`,
-      ).run({ ...commit.execution, arn: commit.executionArn, expected: commit.expectedVersion });
-      if (updated.changes === 0) return false;
-      this.insertEvents(this.executionId(commit.executionArn) as number, commit.events);
+         WHERE arn = @arn AND version = @expected RETURNING id`,
+      )
+        .pluck()
+        .get({ ...commit.execution, arn: commit.executionArn, expected: commit.expectedVersion }) as number | undefined;
+      if (executionId === undefined) return false;
+      this.insertEvents(executionId, commit.events);
       const consume = this.st('DELETE FROM inbox WHERE id = ?');
       for (const id of commit.consumedInbox) consume.run(id);
       this.insertInbox(commit.newInbox);
