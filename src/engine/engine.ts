@@ -246,12 +246,13 @@ export class Engine {
     // Answers the API already acknowledged (a task's start or outcome) come before timers of the
     // same batch: a worker told "accepted" must see its result applied, not a timeout after it.
     const rank = (row: DbInboxRow) => (row.kind === 'taskStarted' ? 0 : row.kind === 'taskDone' ? 1 : 2);
-    const taken = new Set(unordered.map((row) => row.id));
-    const early = (await this.store.taskStartsOf(arn)).filter((row) => !taken.has(row.id));
-    const rows = [...unordered, ...early].sort((a, b) => rank(a) - rank(b) || a.due_ms - b.due_ms || a.id - b.id);
     const loaded = await this.loadRuntime(arn);
     if (!loaded) return;
     const { head: execution, cached } = loaded;
+    // Starts of claimed tasks not yet due ride along; only an execution with open tasks has any.
+    const taken = new Set(unordered.map((row) => row.id));
+    const early = Object.keys(cached.rt.tasks).length === 0 ? [] : (await this.store.taskStartsOf(arn)).filter((row) => !taken.has(row.id));
+    const rows = [...unordered, ...early].sort((a, b) => rank(a) - rank(b) || a.due_ms - b.due_ms || a.id - b.id);
     // The cached runtime is changed in place; until the commit succeeds it is not to be trusted.
     this.runtimes.delete(arn);
     const consumed = rows.map((r) => r.id);
