@@ -56,6 +56,13 @@ function requireString(value: unknown, field: string): string {
   return value;
 }
 
+/** An execution's input as given (`{}` when absent), checked to be JSON text. */
+function executionInput(input: unknown): string {
+  const text = input === undefined || input === null ? '{}' : requireString(input, 'input');
+  checkJson(text, 'input');
+  return text;
+}
+
 function pageSize(maxResults: number | undefined): number {
   if (maxResults === undefined || maxResults === 0) return DEFAULT_PAGE;
   if (!Number.isInteger(maxResults) || maxResults < 0 || maxResults > 1000) {
@@ -300,8 +307,7 @@ export class StepFunctions {
     if (req.stateMachineArn !== sm.arn && !version) throw sfnErrors.stateMachineDoesNotExist(req.stateMachineArn);
     const name = req.name ?? randomUUID();
     checkName(name);
-    const input = req.input === undefined || req.input === null ? '{}' : requireString(req.input, 'input');
-    checkJson(input, 'input');
+    const input = executionInput(req.input);
     this.checkSize(input, 'input');
     const arn = this.arn(sm.type === 'EXPRESS' ? 'express' : 'execution', sm.name, name);
     const definition = version?.definition ?? sm.definition;
@@ -345,8 +351,7 @@ export class StepFunctions {
     if (sm.type !== 'EXPRESS') {
       throw new SfnServiceError('StateMachineTypeNotSupported', 'This operation is not supported by this type of state machine');
     }
-    const input = req.input ?? '{}';
-    checkJson(input, 'input');
+    const input = executionInput(req.input);
     const name = req.name ?? randomUUID();
     const start = this.engine.now();
     const result = await runLocal(sm.definition, input, {
@@ -505,7 +510,7 @@ export class StepFunctions {
       for (const t of targets) definition.States[t] = { Type: 'Pass', Result: { __nextState: t }, ResultPath: '$.__inletNextState', End: true };
     }
     assertValid(JSON.stringify(definition));
-    const result = await runLocal(definition, req.input ?? '{}', { region: this.engine.region, accountId: this.engine.accountId });
+    const result = await runLocal(definition, executionInput(req.input), { region: this.engine.region, accountId: this.engine.accountId });
     if (result.status !== 'SUCCEEDED') {
       return { status: 'FAILED', error: result.error, cause: result.cause };
     }

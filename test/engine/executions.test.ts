@@ -445,6 +445,8 @@ void describe('definitions without executions', { concurrency: true }, () => {
       assert.equal(big.nextState, 'Big');
       assert.deepEqual(JSON.parse(String(big.output)), { size: 500 });
       assert.equal((await sfn.testState({ definition: choice, input: '{"size":5}' })).nextState, 'Small');
+      // Its input is checked as StartExecution's is.
+      await rejectsWith(sfn.testState({ definition: choice, input: '{"size":' }), 'InvalidExecutionInput');
     });
   });
 });
