@@ -4,40 +4,30 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrateSqlite } from '../../src/store/migrate.ts';
 import { engineMigrations } from '../../src/store/sqlite/migrations.ts';
-import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { Engine } from '../../src/engine/engine.ts';
-import { StepFunctions } from '../../src/engine/step-functions.ts';
+import { createMachine, openEngine, tempDir } from './fixtures/harness.ts';
 
 /** Schema version 4: history keyed by execution ARN, before executions had an integer id. */
 const VERSION_4 = { namespace: engineMigrations.namespace, migrations: engineMigrations.migrations.slice(0, 4) };
 
 void test('history written under schema version 4 reads back, in order, after the upgrade', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'inlet-migrate-'));
-  const path = join(dir, 'inlet.db');
-  const roleArn = 'arn:aws:iam::123456789012:role/r';
-  const definition = JSON.stringify({ StartAt: 'A', States: { A: { Type: 'Pass', Next: 'B' }, B: { Type: 'Pass', End: true } } });
+  const tmp = await tempDir('inlet-migrate-');
+  const path = join(tmp.dir, 'inlet.db');
 
   // Run two executions on the current schema, then rewrite the file into the version-4 layout.
-  let store = openSqliteStore(path);
-  let engine = new Engine({ store });
-  await engine.start();
-  let sfn = new StepFunctions(engine);
-  const { stateMachineArn } = await sfn.createStateMachine({ name: 'm', roleArn, definition });
+  const first = await openEngine(path);
+  const stateMachineArn = await createMachine(first.sfn, 'm', { StartAt: 'A', States: { A: { Type: 'Pass', Next: 'B' }, B: { Type: 'Pass', End: true } } });
   const arns: string[] = [];
   for (const name of ['one', 'two']) {
-    const { executionArn } = await sfn.startExecution({ stateMachineArn, name, input: `{"run":"${name}"}` });
-    await engine.waitForEnd(executionArn);
+    const { executionArn } = await first.sfn.startExecution({ stateMachineArn, name, input: `{"run":"${name}"}` });
+    await first.engine.waitForEnd(executionArn);
     arns.push(executionArn);
   }
-  const before = await Promise.all(arns.map((executionArn) => sfn.getExecutionHistory({ executionArn })));
-  await engine.stop();
-  await store.close();
+  const before = await Promise.all(arns.map((executionArn) => first.sfn.getExecutionHistory({ executionArn })));
+  await first.stop();
 
   const db = new Database(path);
   db.exec(`
@@ -53,14 +43,10 @@ void test('history written under schema version 4 reads back, in order, after th
   assert.equal(migrateSqlite(db, VERSION_4), 4, 'the rewritten file is a valid version-4 database');
   db.close();
 
-  store = openSqliteStore(path);
-  engine = new Engine({ store });
-  await engine.start();
-  sfn = new StepFunctions(engine);
+  const { engine, sfn, stop } = await openEngine(path);
   t.after(async () => {
-    await engine.stop();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
+    await tmp.remove();
   });
   const after = await Promise.all(arns.map((executionArn) => sfn.getExecutionHistory({ executionArn })));
   assert.deepEqual(after, before);

@@ -6,53 +6,38 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_WAL_CHECKPOINT_PAGES, openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { Engine } from '../../src/engine/engine.ts';
-import { StepFunctions } from '../../src/engine/step-functions.ts';
+import { DEFAULT_WAL_CHECKPOINT_PAGES } from '../../src/store/sqlite/sqlite-store.ts';
+import { createMachine, openEngine, tempDir, withEngine } from './fixtures/harness.ts';
 
 void test('the WAL stays near walCheckpointPages while executions write many times that much', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'inlet-wal-'));
-  const path = join(dir, 'inlet.db');
+  const tmp = await tempDir('inlet-wal-');
   const pages = 64;
-  const store = openSqliteStore(path, { walCheckpointPages: pages });
-  const engine = new Engine({ store });
-  await engine.start();
+  const { file, store, engine, sfn, stop } = await openEngine(join(tmp.dir, 'inlet.db'), {}, { walCheckpointPages: pages });
   t.after(async () => {
-    await engine.stop();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
+    await tmp.remove();
   });
-  const sfn = new StepFunctions(engine);
   const States: Record<string, object> = {};
   for (let i = 0; i < 20; i++) States[`P${i}`] = i === 19 ? { Type: 'Pass', End: true } : { Type: 'Pass', Next: `P${i + 1}` };
-  const { stateMachineArn } = await sfn.createStateMachine({
-    name: 'chain',
-    roleArn: 'arn:aws:iam::123456789012:role/r',
-    definition: JSON.stringify({ StartAt: 'P0', States }),
-  });
+  const stateMachineArn = await createMachine(sfn, 'chain', { StartAt: 'P0', States });
   const pageSize = store.db.pragma('page_size', { simple: true }) as number;
   let largestWal = 0;
   for (let i = 0; i < 200; i++) {
     const { executionArn } = await sfn.startExecution({ stateMachineArn, input: JSON.stringify({ run: i, pad: 'x'.repeat(2000) }) });
     await engine.waitForEnd(executionArn);
-    largestWal = Math.max(largestWal, statSync(`${path}-wal`).size);
+    largestWal = Math.max(largestWal, statSync(`${file}-wal`).size);
   }
-  const written = statSync(path).size;
+  const written = statSync(file).size;
   assert.ok(written > 8 * pages * pageSize, `the executions wrote ${written} bytes, many times the WAL's bound`);
   // One checkpoint's worth of pages plus the transaction that crossed the line.
   assert.ok(largestWal < 4 * pages * pageSize, `the WAL reached ${largestWal} bytes, over ${4 * pages * pageSize}`);
 });
 
-void test('by default the store checkpoints every DEFAULT_WAL_CHECKPOINT_PAGES pages', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'inlet-wal-'));
-  const store = openSqliteStore(join(dir, 'inlet.db'));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+void test('by default the store checkpoints every DEFAULT_WAL_CHECKPOINT_PAGES pages', async () => {
+  await withEngine(async ({ store }) => {
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), DEFAULT_WAL_CHECKPOINT_PAGES);
+    assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
   });
-  assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), DEFAULT_WAL_CHECKPOINT_PAGES);
-  assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
 });
