@@ -262,15 +262,16 @@ function incomingColumns(chunks: readonly Chunk[]): Map<string, ColumnType> {
 }
 
 /**
- * Reads and types one table's staged rows into the DuckDB table `incoming` and finds the
- * duplicates to leave out; returns the counts and the SELECT of the rows to load.
+ * Reads one table's staged keys into the DuckDB table `keys`, checks them and finds the
+ * duplicates to leave out; returns the counts, the SELECT of the rows to load (streaming from
+ * staging) and the SELECT of their keys.
  */
 async function stageRows(
   ctx: LoadContext,
   work: TableWork,
   plan: SchemaPlan,
   incoming: Map<string, ColumnType>,
-): Promise<{ staged: number; distinct: number; loaded: number; rows: string }> {
+): Promise<{ staged: number; distinct: number; loaded: number; rows: string; keys: string }> {
   const paths: string[] = [];
   for (const chunk of work.chunks) {
     paths.push(
@@ -281,24 +282,28 @@ async function stageRows(
   // read_json parses each value straight into the column's type (staging holds every value in
   // a form that casts losslessly to it), which is cheaper than reading text and casting.
   const types = new Map(plan.columns.map((c) => [c.name, c.type]));
-  const read = [...incoming.keys()]
-    .map((name) => `${quoteString(name)}: '${DUCKDB_TYPES[types.get(name) ?? 'string']}'`)
-    .join(', ');
   const received =
     types.get('received_at') === 'timestamp'
       ? '"received_at"'
       : 'CAST(CAST("received_at" AS TIMESTAMPTZ) AS TIMESTAMP)';
-  await ctx.connection.run(
-    `CREATE OR REPLACE TEMP TABLE "incoming" AS SELECT * EXCLUDE ("__inlet_file"), ` +
-      `list_position(${list}, "__inlet_file") AS "__inlet_chunk", ${received} AS "__inlet_received", ` +
-      `strftime(${received}, '%Y-%m-%d') AS "__inlet_day", strftime(${received}, '%H') AS "__inlet_hr" ` +
-      `FROM read_json(${list}, format = 'newline_delimited', filename = '__inlet_file', columns = {${read}})`,
-  );
+  /** The staged rows of `columns`, with each row's chunk, received time and partition. */
+  const staging = (columns: Iterable<string>): string => {
+    const spec = [...columns].map((name) => `${quoteString(name)}: '${DUCKDB_TYPES[types.get(name) ?? 'string']}'`);
+    return (
+      `(SELECT * EXCLUDE ("__inlet_file"), list_position(${list}, "__inlet_file") AS "__inlet_chunk", ` +
+      `${received} AS "__inlet_received", strftime(${received}, '%Y-%m-%d') AS "__inlet_day", ` +
+      `strftime(${received}, '%H') AS "__inlet_hr" FROM read_json(${list}, format = 'newline_delimited', ` +
+      `filename = '__inlet_file', columns = {${spec.join(', ')}}))`
+    );
+  };
+  // The checks and the dedup need only the keys, so only the keys are kept in memory; the rows
+  // stream from staging into the COPY. Materialising every column cost more than parsing twice.
+  await ctx.connection.run(`CREATE OR REPLACE TEMP TABLE "keys" AS SELECT * FROM ${staging(['id', 'received_at'])}`);
   const [totals] = await scalarRows(
     ctx,
     `SELECT count(*) AS "staged", ` +
       `strftime(min("__inlet_received") - INTERVAL ${ctx.windowDays} DAY, '%Y-%m-%d') AS "window_start", ` +
-      `count(*) FILTER (WHERE "id" IS NULL OR "__inlet_received" IS NULL) AS "unkeyed" FROM "incoming"`,
+      `count(*) FILTER (WHERE "id" IS NULL OR "__inlet_received" IS NULL) AS "unkeyed" FROM "keys"`,
   );
   const staged = count(totals?.['staged']);
   const expected = work.chunks.reduce((sum, c) => sum + c.table.rows, 0);
@@ -312,10 +317,10 @@ async function stageRows(
   }
   const windowStart = String(totals?.['window_start'] ?? '');
   // Only the few duplicated ids go through the window sort, and only the losers are kept (as
-  // id and chunk): the rows themselves are read once more, by the COPY, with the losers left out.
+  // id and chunk), for the COPY to leave out.
   await ctx.connection.run(
-    `CREATE OR REPLACE TEMP TABLE "dropped" AS SELECT "id", "__inlet_chunk" FROM "incoming" ` +
-      `SEMI JOIN (SELECT "id" FROM "incoming" GROUP BY "id" HAVING count(*) > 1) USING ("id") ` +
+    `CREATE OR REPLACE TEMP TABLE "dropped" AS SELECT "id", "__inlet_chunk" FROM "keys" ` +
+      `SEMI JOIN (SELECT "id" FROM "keys" GROUP BY "id" HAVING count(*) > 1) USING ("id") ` +
       `QUALIFY row_number() OVER (PARTITION BY "id" ORDER BY "__inlet_received", "__inlet_chunk") > 1`,
   );
   const [dropped] = await scalarRows(ctx, 'SELECT count(*) AS "n" FROM "dropped"');
@@ -329,18 +334,18 @@ async function stageRows(
     const paths: string[] = [];
     for (const file of committed) paths.push(await lakePath(ctx, file.key));
     await ctx.connection.run(
-      `CREATE OR REPLACE TEMP TABLE "committed" AS SELECT DISTINCT "id" FROM "incoming" SEMI JOIN ` +
+      `CREATE OR REPLACE TEMP TABLE "committed" AS SELECT DISTINCT "id" FROM "keys" SEMI JOIN ` +
         `(SELECT CAST("id" AS VARCHAR) AS "id" FROM read_parquet(${pathList(paths)}, union_by_name = true)) USING ("id")`,
     );
     const [found] = await scalarRows(ctx, 'SELECT count(*) AS "n" FROM "committed"');
     crossSync = count(found?.['n']);
   }
-  const rows =
-    'SELECT * FROM "incoming"' +
+  const anti = (source: string): string =>
+    `SELECT * FROM ${source}` +
     (crossChunk > 0 ? ' ANTI JOIN "dropped" USING ("id", "__inlet_chunk")' : '') +
     (crossSync > 0 ? ' ANTI JOIN "committed" USING ("id")' : '');
   const distinct = staged - crossChunk;
-  return { staged, distinct, loaded: distinct - crossSync, rows };
+  return { staged, distinct, loaded: distinct - crossSync, rows: anti(staging(incoming.keys())), keys: anti('"keys"') };
 }
 
 /** Smallest-first files of a partition whose total stays under the target size. */
@@ -370,7 +375,7 @@ async function loadTable(
   const existing = await catalog.listFiles(sourceId, work.name);
   const partitions = await scalarRows(
     ctx,
-    `SELECT "__inlet_day" AS "day", "__inlet_hr" AS "hr", count(*) AS "rows" FROM (${counts.rows}) GROUP BY ALL ORDER BY ALL`,
+    `SELECT "__inlet_day" AS "day", "__inlet_hr" AS "hr", count(*) AS "rows" FROM (${counts.keys}) GROUP BY ALL ORDER BY ALL`,
   );
   const newRows = plan.columns.map((c) =>
     incoming.has(c.name)
@@ -419,7 +424,7 @@ async function loadTable(
       bytesWritten += written.bytes;
     }
   }
-  await ctx.connection.run('DROP TABLE "incoming"; DROP TABLE "dropped"; DROP TABLE IF EXISTS "committed"');
+  await ctx.connection.run('DROP TABLE "keys"; DROP TABLE "dropped"; DROP TABLE IF EXISTS "committed"');
 
   // A widened column must not leave any older file holding the old type (Athena refuses a
   // partition whose Parquet type differs from the table's: HIVE_PARTITION_SCHEMA_MISMATCH).
