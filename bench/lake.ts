@@ -14,6 +14,15 @@
  * 1 GiB whatever the input size; INLET_BENCH_LAKE_BIG=1 adds one run of each over at least 2 GB
  * of raw NDJSON (many minutes).
  *
+ * A second baseline, the *layout COPY*, writes the same lines into Inlet's layout with none of its
+ * rules: one zstd Parquet folder per table (track event name or type) and `day=/hr=` of the
+ * received time, nested fields left as structs. It is not a goal; it says how much of the gap is
+ * the shape of the output (per-table partitions, zstd) rather than the normalisation.
+ *
+ * And a floor for any Prepare written in JavaScript: the time one thread takes only to gunzip
+ * the raw objects and `JSON.parse` each line (`jsParseFloor`), before any validation, flattening
+ * or output.
+ *
  * The bench checks its own work: every line read, the rows loaded equal the distinct valid
  * events the generator wrote, every redelivery dropped, and the Parquet files hold exactly those
  * rows (the COPY's hold every line). The generated data has 1% redelivered duplicates and no bad
@@ -36,7 +45,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import Database from 'better-sqlite3';
 import { quoteString, SqliteCatalog } from '../src/catalog/index.ts';
@@ -67,6 +76,11 @@ const THREADS = 2;
  * twice, a slower and so weaker bar.
  */
 const READ_JSON_OPTIONS = "format = 'newline_delimited', ignore_errors = true";
+/** The layout COPY's extra columns: the table and partition of each line, as Inlet names them loosely. */
+const LAYOUT_COLUMNS =
+  "coalesce(\"event\", \"type\") AS \"segment_type\", " +
+  "strftime(CAST(\"receivedAt\" AS TIMESTAMP), '%Y-%m-%d') AS \"day\", " +
+  "strftime(CAST(\"receivedAt\" AS TIMESTAMP), '%H') AS \"hr\"";
 const DEFAULT_EVENTS = 200_000;
 const DEFAULT_ROUNDS = 1;
 const DEFAULT_BIG_EVENTS = 2_000_000;
@@ -156,6 +170,40 @@ async function parquetRows(glob: string): Promise<number> {
   }
 }
 
+/**
+ * The floor of a JavaScript Prepare on one thread: gunzip every raw object and `JSON.parse` every
+ * line, keeping nothing. Runs in this process, after the contenders.
+ */
+async function jsParseFloor(input: Input): Promise<Record<string, number>> {
+  const raw = new LocalObjectStore(input.rawDir);
+  const keys = (await planChunks(raw)).flat();
+  const compressed: Buffer[] = [];
+  for (const key of keys) {
+    const parts: Buffer[] = [];
+    for await (const part of await raw.get(key)) parts.push(part as Buffer);
+    compressed.push(Buffer.concat(parts));
+  }
+  let lines = 0;
+  let gunzipMs = 0;
+  const sample = await timeOnce(async () => {
+    for (const object of compressed) {
+      const started = performance.now();
+      const text = gunzipSync(object).toString('latin1');
+      gunzipMs += performance.now() - started;
+      for (let at = 0, end = text.indexOf('\n'); end >= 0; at = end + 1, end = text.indexOf('\n', at)) {
+        JSON.parse(text.slice(at, end));
+        lines++;
+      }
+    }
+  });
+  assert.equal(lines, input.counts.lines, 'the parse floor parsed every line');
+  return {
+    oneThreadMs: round(sample.wallMs),
+    gunzipMs: round(gunzipMs),
+    cpuUsPerEvent: round((sample.cpuMs * 1000) / lines, 2),
+  };
+}
+
 /** What a child reports on stdout. */
 interface ChildReport {
   /** Peak RSS of the whole child process. */
@@ -175,7 +223,13 @@ interface ChildReport {
   duplicatesDropped?: number;
 }
 
-type Contender = 'inlet' | 'copy';
+type Contender = 'inlet' | 'copy' | 'layout';
+const CONTENDERS: readonly Contender[] = ['copy', 'layout', 'inlet'];
+const LABELS: Record<Contender, string> = {
+  inlet: 'Inlet Prepare + Load',
+  copy: 'plain DuckDB COPY',
+  layout: "DuckDB COPY into Inlet's layout",
+};
 
 /**
  * Inlet's side, in the child: Prepare every chunk at once through a pool of one thread per core
@@ -231,35 +285,42 @@ async function runInlet(
   }
 }
 
-/** The baseline, in the child: one plain COPY of the whole file to one Parquet file. */
+/**
+ * A baseline, in the child: the plain COPY of the whole file to one Parquet file, or with
+ * `layout` the COPY into zstd files per table and partition.
+ */
 async function runCopy(
   file: string,
   dir: string,
+  layout: boolean,
 ): Promise<Omit<ChildReport, 'maxRssBytes' | 'idleRssBytes'>> {
-  const out = join(dir, 'copy.parquet');
+  const out = join(dir, layout ? 'layout' : 'copy.parquet');
+  const read = `read_json(${quoteString(file)}, ${READ_JSON_OPTIONS})`;
+  const sql = layout
+    ? `COPY (SELECT *, ${LAYOUT_COLUMNS} FROM ${read}) TO ${quoteString(out)} ` +
+      `(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ("segment_type", "day", "hr"))`
+    : `COPY (SELECT * FROM ${read}) TO ${quoteString(out)} (FORMAT parquet)`;
   const sample = await timeOnce(async () => {
     const instance = await DuckDBInstance.create(':memory:', { threads: String(THREADS) });
     const connection = await instance.connect();
     try {
-      await connection.run(
-        `COPY (SELECT * FROM read_json(${quoteString(file)}, ${READ_JSON_OPTIONS})) TO ${quoteString(out)} (FORMAT parquet)`,
-      );
+      await connection.run(sql);
     } finally {
       connection.closeSync();
       instance.closeSync();
     }
   });
-  return { ...sample, parquetRows: await parquetRows(out) };
+  return { ...sample, parquetRows: await parquetRows(layout ? join(out, '**', '*.parquet') : out) };
 }
 
 /** The child's main: runs one contender alone in this process and prints its report. */
 async function childMain(args: string[]): Promise<void> {
   const [who, input, dir] = args;
-  if ((who !== 'inlet' && who !== 'copy') || input === undefined || dir === undefined) {
-    throw new Error(`usage: bench/lake.ts ${CHILD_FLAG} inlet|copy <raw dir | .ndjson.gz file> <work dir>`);
+  if (!CONTENDERS.includes(who as Contender) || input === undefined || dir === undefined) {
+    throw new Error(`usage: bench/lake.ts ${CHILD_FLAG} ${CONTENDERS.join('|')} <raw dir | .ndjson.gz file> <work dir>`);
   }
   const idleRssBytes = process.resourceUsage().maxRSS * 1024;
-  const run = who === 'inlet' ? await runInlet(input, dir) : await runCopy(input, dir);
+  const run = who === 'inlet' ? await runInlet(input, dir) : await runCopy(input, dir, who === 'layout');
   const report: ChildReport = { maxRssBytes: process.resourceUsage().maxRSS * 1024, idleRssBytes, ...run };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
@@ -283,8 +344,8 @@ async function runChild(who: Contender, input: Input, dir: string): Promise<Chil
   }
   const report = JSON.parse(out) as ChildReport;
   const { counts } = input;
-  if (who === 'copy') {
-    assert.equal(report.parquetRows, counts.lines, 'the COPY wrote one row per line');
+  if (who !== 'inlet') {
+    assert.equal(report.parquetRows, counts.lines, `the ${LABELS[who]} wrote one row per line`);
     return report;
   }
   assert.equal(report.read, counts.lines, 'Prepare read every generated line');
@@ -303,13 +364,11 @@ async function compareOn(
   label: string,
 ): Promise<Record<string, unknown>> {
   const events = input.counts.lines;
-  const runs: Record<Contender, ChildReport[]> = { inlet: [], copy: [] };
+  const runs: Record<Contender, ChildReport[]> = { inlet: [], copy: [], layout: [] };
   for (let r = 0; r < rounds; r++) {
-    const order: Contender[] = r % 2 === 0 ? ['copy', 'inlet'] : ['inlet', 'copy'];
+    const order = r % 2 === 0 ? CONTENDERS : [...CONTENDERS].reverse();
     for (const who of order) {
-      progress(
-        `lake: ${label} input, round ${r + 1}/${rounds}: ${who === 'inlet' ? 'Inlet Prepare + Load' : 'plain DuckDB COPY'}`,
-      );
+      progress(`lake: ${label} input, round ${r + 1}/${rounds}: ${LABELS[who]}`);
       runs[who].push(await runChild(who, input, join(root, `${label}-${who}-${r}`)));
     }
   }
@@ -324,8 +383,8 @@ async function compareOn(
       idleRssMiB: mib(median(taken.map((t) => t.idleRssBytes))),
     };
   };
-  const perRound = (clock: (t: ChildReport) => number) =>
-    round(median(runs.inlet.map((t, i) => clock(runs.copy[i] as ChildReport) / clock(t))), 2);
+  const perRound = (clock: (t: ChildReport) => number, baseline: Contender = 'copy') =>
+    round(median(runs.inlet.map((t, i) => clock(runs[baseline][i] as ChildReport) / clock(t))), 2);
   const ratio = perRound((t) => t.wallMs);
   const peakRss = Math.max(...runs.inlet.map((t) => t.maxRssBytes));
   return {
@@ -345,8 +404,11 @@ async function compareOn(
       medianLoadMs: round(median(runs.inlet.map((t) => t.loadMs ?? Number.NaN))),
     },
     copy: side(runs.copy),
+    layoutCopy: side(runs.layout),
     ratio,
     cpuRatio: perRound((t) => t.cpuMs),
+    layoutRatio: perRound((t) => t.wallMs, 'layout'),
+    jsParseFloor: await jsParseFloor(input),
     goalRatio: GOAL_RATIO,
     goalRatioMet: ratio >= GOAL_RATIO,
     goalPeakRssMiB: mib(GOAL_PEAK_RSS_BYTES),
@@ -367,6 +429,9 @@ export async function bench(): Promise<Record<string, unknown>> {
     const report: Record<string, unknown> = {
       duckdbThreads: THREADS,
       baseline: `COPY (SELECT * FROM read_json(<file>, ${READ_JSON_OPTIONS})) TO <x>.parquet`,
+      layoutBaseline:
+        `COPY (SELECT *, ${LAYOUT_COLUMNS} FROM read_json(<file>, ${READ_JSON_OPTIONS})) TO <dir> ` +
+        `(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ("segment_type", "day", "hr"))`,
       default: await compareOn(input, rounds, root, 'default'),
     };
     await rm(join(root, 'default'), { recursive: true, force: true });
