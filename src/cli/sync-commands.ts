@@ -6,7 +6,7 @@
 import { Worker, inProcessApi, sfnClientApi } from '../worker/index.ts';
 import type { ActivityApi } from '../worker/index.ts';
 import { createSyncStages, ensureSyncMachine, registerSyncStages, runSyncNow, sfnClientSyncApi } from '../sync/index.ts';
-import type { SyncApi, SyncMachine, SyncOutcome, SyncStages } from '../sync/index.ts';
+import type { SyncApi, SyncMachine, SyncOutcome, SyncStageOptions, SyncStages } from '../sync/index.ts';
 import type { InletConfig } from './config.ts';
 import { apiCredentials, openRuntime } from './runtime.ts';
 import type { Runtime } from './runtime.ts';
@@ -23,10 +23,17 @@ export function syncSettings(config: InletConfig) {
   };
 }
 
-/** Stage handlers over a runtime's catalog and stores. */
-export function stagesOf(runtime: Pick<Runtime, 'catalog' | 'rawStore' | 'lakeStore' | 'config'>): SyncStages {
+/**
+ * Stage handlers over a runtime's catalog and stores; `executions` is where Cleanup reads the
+ * sync's state transitions (the engine this process polls).
+ */
+export function stagesOf(
+  runtime: Pick<Runtime, 'catalog' | 'rawStore' | 'lakeStore' | 'config'>,
+  executions: NonNullable<SyncStageOptions['executions']>,
+): SyncStages {
   return createSyncStages({
     catalog: runtime.catalog,
+    executions,
     stores: () => ({ rawStore: runtime.rawStore, lakeStore: runtime.lakeStore }),
     load: { workDir: `${runtime.config.dataDir}/tmp` },
     prepare: { tempDir: `${runtime.config.dataDir}/tmp` },
@@ -37,7 +44,7 @@ export function stagesOf(runtime: Pick<Runtime, 'catalog' | 'rawStore' | 'lakeSt
 export async function startInProcessWorkers(runtime: Runtime): Promise<{ machine: SyncMachine; worker: Worker; stages: SyncStages }> {
   const api = runtime.sfn as unknown as SyncApi;
   const machine = await ensureSyncMachine(api, { settings: syncSettings(runtime.config) });
-  const stages = stagesOf(runtime);
+  const stages = stagesOf(runtime, api);
   const worker = new Worker({
     api: inProcessApi(runtime.sfn),
     workerName: 'inlet-in-process',
@@ -126,8 +133,9 @@ export async function runWorker(config: InletConfig, endpoint: string | undefine
   const runtime = openRuntime(config);
   const client = sfnClient({ endpoint, region: config.region, credentials: apiCredentials(config) });
   const api: ActivityApi = sfnClientApi(client);
-  const machine = await ensureSyncMachine(sfnClientSyncApi(client), { settings: syncSettings(config) });
-  const stages = stagesOf(runtime);
+  const syncApi = sfnClientSyncApi(client);
+  const machine = await ensureSyncMachine(syncApi, { settings: syncSettings(config) });
+  const stages = stagesOf(runtime, syncApi);
   const worker = new Worker({ api, heartbeatIntervalSeconds: Math.max(0.2, config.sync.heartbeatSeconds / 4) });
   registerSyncStages(worker, machine.activities, stages, { preparePollers: config.workers.concurrency });
   worker.stopOnSignals();

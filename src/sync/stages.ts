@@ -22,7 +22,7 @@ import { ReportReconciliationError, writeSyncReport, type SyncReport } from '../
 import type { ObjectStore } from '../lake/storage/object-store.ts';
 import { assertSafeId, summaryKey, type PrepareLimits, type PrepareSummary } from '../lake/types.ts';
 import type { ActivityHandler, Worker } from '../worker/index.ts';
-import { field, listField, stringField } from './api.ts';
+import { field, listField, stringField, type SyncApi } from './api.ts';
 import type { SyncActivityArns } from './definition.ts';
 import type {
   CaughtError,
@@ -82,6 +82,12 @@ export interface SyncStageOptions {
    * run in parallel instead of taking turns on its event loop.
    */
   prepare?: { tempDir?: string; limits?: Partial<PrepareLimits>; threads?: number };
+  /**
+   * Where Cleanup reads its execution's state transitions for the report (what AWS would bill).
+   * Inlet's DescribeExecution gives `stateTransitions`; AWS's, and the SDK's parse of any
+   * response, do not, and the report then says null.
+   */
+  executions?: Pick<SyncApi, 'describeExecution'>;
   /** How often Follow polls the load job; default 500 ms. */
   followPollMs?: number;
   /** Times Follow resubmits a job whose runner died before it gives up; default 2. */
@@ -325,6 +331,21 @@ export function createSyncStages(options: SyncStageOptions): SyncStages {
     }
   };
 
+  /**
+   * The execution's state transitions so far: every state up to this Cleanup, the two after it
+   * (the outcome Choice and Succeed or Fail) not yet. Undefined when they cannot be read: the
+   * report says null rather than fail the sync over a number.
+   */
+  const transitionsOf = async (executionArn: string | undefined): Promise<number | undefined> => {
+    if (options.executions === undefined || executionArn === undefined) return undefined;
+    try {
+      const count = field(await options.executions.describeExecution({ executionArn }), 'stateTransitions');
+      return typeof count === 'number' && Number.isSafeInteger(count) ? count : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
   const cleanup = async (input: unknown): Promise<CleanupTaskOutput> => {
     const target = field(input, 'cleanup_input');
     const { sourceId, syncId } = idsOf(target);
@@ -337,6 +358,7 @@ export function createSyncStages(options: SyncStageOptions): SyncStages {
       const summaries = await readSyncSummaries(lakeStore, sourceId, syncId);
       const sync = await catalog.getSync(syncId);
       const startedAt = new Date(startedText ?? sync?.startedAt ?? now().toISOString());
+      const stateTransitions = await transitionsOf(stringField(input, 'execution_id'));
       const finishedAt = now();
       const database = stringField(target, 'database') ?? stores.database;
       const common = {
@@ -348,6 +370,7 @@ export function createSyncStages(options: SyncStageOptions): SyncStages {
         bucket: lakeStore.url,
         ...(database === undefined ? {} : { database }),
         ...(replay === undefined ? {} : { replay }),
+        ...(stateTransitions === undefined ? {} : { stateTransitions }),
       };
       // The catalog commit decides: a committed Load is visible data, so the sync finished even
       // if a later stage (Follow) failed; anything else is rolled back.

@@ -61,7 +61,7 @@ void describe('a sync through the engine and workers', () => {
     sfn = engine.sfn;
     catalogDb = openCatalog(dirs.dbPath);
     machine = await ensureSyncMachine(sfn, { settings: FAST_SETTINGS });
-    worker = startWorker(inProcessApi(sfn, { pollMs: 500 }), machine.activities, stagesFor(dirs, catalogDb.catalog), 'w1');
+    worker = startWorker(inProcessApi(sfn, { pollMs: 500 }), machine.activities, stagesFor(dirs, catalogDb.catalog, { executions: sfn }), 'w1');
   });
 
   after(async () => {
@@ -106,6 +106,13 @@ void describe('a sync through the engine and workers', () => {
     assert.equal(source?.['loaded'], generated.counts.valid);
     assert.equal(source?.['quarantined_total'], generated.counts.badTotal);
     assert.equal((source?.['duplicates'] as { total: number }).total, generated.counts.duplicates);
+    // Cleanup counts the states up to itself; the outcome Choice and Succeed come after it.
+    const described = await sfn.describeExecution({ executionArn: outcome.executionArn ?? '' });
+    const transitions = Number(described.stateTransitions);
+    // PrepareAll, three Prepares, Load, Follow, Cleanup, Outcome and Synced, plus any retries.
+    assert.ok(transitions >= 9, `a sync of three chunks takes at least nine transitions, got ${transitions}`);
+    assert.equal(source?.['state_transitions'], transitions - 2);
+    assert.equal(source?.['state_transition_cost_usd'], (transitions - 2) * 0.000025);
 
     const keys: string[] = [];
     for await (const o of listRawObjects(dirs.rawStore, sourceId)) keys.push(o.key);
