@@ -44,6 +44,7 @@ import {
 import { Engine } from '../src/engine/engine.ts';
 import { StepFunctions } from '../src/engine/step-functions.ts';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { activityMapDefinition, latencySummary, sendToNextTaskMs, successOrder, type HistoryItem } from './activity-map.ts';
 import type { ApiServerKind, ApiServerMessage, ApiServerRequest } from './api-server.ts';
 import { median, perSecond, progress, round } from './util.ts';
 
@@ -72,13 +73,6 @@ const REGION = 'us-east-1';
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/inlet-bench';
 /** The one-Pass machine of the StartExecution runs. */
 const PASS_MACHINE = JSON.stringify({ StartAt: 'Done', States: { Done: { Type: 'Pass', End: true } } });
-
-/** One history event, as much of it as the latency matching reads. */
-interface HistoryItem {
-  type: string;
-  /** `activitySucceededEventDetails.output`, on ActivitySucceeded events. */
-  output?: string;
-}
 
 /**
  * What the runs need from a Step Functions API, implemented over HTTP with the SDK and in
@@ -315,58 +309,6 @@ async function inProcessApi(): Promise<Api & { close(): Promise<void> }> {
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-/** Nearest-rank percentiles and the maximum of latency samples, in milliseconds. */
-function latencyOf(samplesMs: readonly number[]): {
-  samples: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-} {
-  const sorted = [...samplesMs].sort((a, b) => a - b);
-  const rank = (p: number): number =>
-    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? Number.NaN;
-  return {
-    samples: sorted.length,
-    p50Ms: round(rank(0.5), 3),
-    p99Ms: round(rank(0.99), 3),
-    maxMs: round(rank(1), 3),
-  };
-}
-
-/** A Map over `$.items` whose iterations are each one activity Task, `maxConcurrency` at a time. */
-function activityMap(activityArn: string, maxConcurrency: number): string {
-  return JSON.stringify({
-    StartAt: 'Each',
-    States: {
-      Each: {
-        Type: 'Map',
-        ItemsPath: '$.items',
-        MaxConcurrency: maxConcurrency,
-        ItemProcessor: {
-          StartAt: 'Work',
-          States: { Work: { Type: 'Task', Resource: activityArn, End: true } },
-        },
-        ResultPath: '$.results',
-        End: true,
-      },
-    },
-  });
-}
-
-/** The items (task inputs are numbers) in the order the engine recorded their ActivitySucceeded. */
-async function successOrder(api: Api, executionArn: string): Promise<number[]> {
-  const order: number[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await api.historyPage(executionArn, nextToken);
-    for (const event of page.events) {
-      if (event.type === 'ActivitySucceeded') order.push(JSON.parse(event.output ?? 'null') as number);
-    }
-    nextToken = page.nextToken;
-  } while (nextToken !== undefined);
-  return order;
-}
-
 /** CPU used during a run, and the engine's committed advances. */
 interface CpuSplit {
   /** The bench process: the SDK clients over HTTP; clients, engine and SQLite in process. */
@@ -423,9 +365,9 @@ interface ActivityRun {
   roundTripsPerCpuSecond: number;
   latency: {
     /** SendTaskSuccess called → the task it made room for in a poller's hands: the goal's latency. */
-    sendToNextTask: ReturnType<typeof latencyOf>;
+    sendToNextTask: ReturnType<typeof latencySummary>;
     /** The SendTaskSuccess call alone. */
-    sendTaskSuccessCall: ReturnType<typeof latencyOf>;
+    sendTaskSuccessCall: ReturnType<typeof latencySummary>;
   };
 }
 
@@ -433,10 +375,7 @@ interface ActivityRun {
  * One execution of the activity Map over `tasks` items, drained by `pollers` pollers (the
  * machine's MaxConcurrency must equal `pollers`). Throughput is tasks over the time from the
  * first claim to the last acknowledged success.
- *
- * Latency is matched by cause, as in `bench/engine.ts`: with MaxConcurrency c the Map starts
- * item k (k ≥ c) when it processes the (k−c)th completion, and the history says in which order
- * it processed them, so each claim is paired with the SendTaskSuccess that made room for it.
+ * Latency is matched by cause (`sendToNextTaskMs` in `bench/activity-map.ts`).
  */
 async function activityRun(
   api: Api,
@@ -486,12 +425,9 @@ async function activityRun(
     items,
     'the Map results differ from its items',
   );
-  const order = await successOrder(api, executionArn);
+  const order = await successOrder((nextToken) => api.historyPage(executionArn, nextToken));
   assert.equal(order.length, tasks, 'every task has an ActivitySucceeded event');
-  const sendToNext: number[] = [];
-  for (let k = pollers; k < tasks; k++) {
-    sendToNext.push((claimedAt.get(k) as number) - (sentAt.get(order[k - pollers] as number) as number));
-  }
+  const sendToNext = sendToNextTaskMs(order, sentAt, claimedAt, pollers);
   const wallMs = lastSend - firstClaim;
   return {
     side: api.side,
@@ -502,7 +438,7 @@ async function activityRun(
     cpu: used,
     perRoundTrip: perOperation(used, tasks),
     roundTripsPerCpuSecond: perSecond(tasks, used.totalMs),
-    latency: { sendToNextTask: latencyOf(sendToNext), sendTaskSuccessCall: latencyOf(sendMs) },
+    latency: { sendToNextTask: latencySummary(sendToNext), sendTaskSuccessCall: latencySummary(sendMs) },
   };
 }
 
@@ -515,7 +451,7 @@ interface FloorRun {
   cpu: CpuSplit;
   perRoundTrip: PerOperation;
   /** GetActivityTask then SendTaskSuccess, one poller's whole turn. */
-  roundTrip: ReturnType<typeof latencyOf>;
+  roundTrip: ReturnType<typeof latencySummary>;
 }
 
 async function floorRun(api: Api, roundTrips: number, pollers: number): Promise<FloorRun> {
@@ -547,7 +483,7 @@ async function floorRun(api: Api, roundTrips: number, pollers: number): Promise<
     roundTripsPerSecond: perSecond(roundTrips, wallMs),
     cpu: used,
     perRoundTrip: perOperation(used, roundTrips),
-    roundTrip: latencyOf(turnMs),
+    roundTrip: latencySummary(turnMs),
   };
 }
 
@@ -566,7 +502,7 @@ interface StartRun {
    * In process most executions run after the window, so only this compares the two sides.
    */
   perExecutionRun: PerOperation;
-  call: ReturnType<typeof latencyOf>;
+  call: ReturnType<typeof latencySummary>;
   /** After the window: until no execution of the machine is RUNNING (the engine's backlog). */
   drainMs: number;
 }
@@ -622,7 +558,7 @@ async function startRun(
     perStart: perOperation(used, callMs.length),
     startExecutionsPerCpuSecond: perSecond(callMs.length, used.totalMs),
     perExecutionRun: perOperation(usedThroughDrain, callMs.length),
-    call: latencyOf(callMs),
+    call: latencySummary(callMs),
     drainMs: round(drainMs, 1),
   };
 }
@@ -641,8 +577,8 @@ async function fixture(api: Api): Promise<Fixture> {
   return {
     api,
     activityArn,
-    map: await api.createStateMachine('bench-api-map', activityMap(activityArn, POLLERS)),
-    serial: await api.createStateMachine('bench-api-serial', activityMap(activityArn, 1)),
+    map: await api.createStateMachine('bench-api-map', activityMapDefinition(activityArn, POLLERS)),
+    serial: await api.createStateMachine('bench-api-serial', activityMapDefinition(activityArn, 1)),
     pass: await api.createStateMachine('bench-api-pass', PASS_MACHINE),
   };
 }

@@ -27,6 +27,7 @@ import { Engine } from '../src/engine/engine.ts';
 import { StepFunctions } from '../src/engine/step-functions.ts';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import type { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { activityMapDefinition, latencySummary, sendToNextTaskMs, successOrder } from './activity-map.ts';
 import { mapChoice, parallelPasses, passChain, transitionsOf } from './asl.ts';
 import { compare, median, pairedSpeedup, perSecond, progress, round } from './util.ts';
 import type { Timing, TimingOptions } from './util.ts';
@@ -73,27 +74,6 @@ async function closeRig(rig: DurableRig): Promise<void> {
   await rig.engine.stop();
   await rig.store.close();
   await fs.rm(rig.dir, { recursive: true, force: true });
-}
-
-/** Nearest-rank percentile of `values` (0 < p ≤ 100); NaN for none. */
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
-
-function latencySummary(samplesMs: readonly number[]): {
-  samples: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-} {
-  return {
-    samples: samplesMs.length,
-    p50Ms: round(percentile(samplesMs, 50), 3),
-    p99Ms: round(percentile(samplesMs, 99), 3),
-    maxMs: round(Math.max(...samplesMs), 3),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,46 +231,6 @@ function newLog(): PollerLog {
   };
 }
 
-/** The items whose ActivitySucceeded the engine recorded, in the order it processed them. */
-async function successOrder(sfn: StepFunctions, executionArn: string): Promise<number[]> {
-  const order: number[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await sfn.getExecutionHistory(
-      nextToken === undefined
-        ? { executionArn, maxResults: 1000 }
-        : { executionArn, maxResults: 1000, nextToken },
-    );
-    for (const event of page.events) {
-      if (event.type !== 'ActivitySucceeded') continue;
-      const details = event.activitySucceededEventDetails as { output: string };
-      order.push(JSON.parse(details.output) as number);
-    }
-    nextToken = page.nextToken;
-  } while (nextToken !== undefined);
-  return order;
-}
-
-/** A Map over `$.items` whose iterations are each one activity Task, `maxConcurrency` at a time. */
-function activityMap(activityArn: string, maxConcurrency: number): string {
-  return JSON.stringify({
-    StartAt: 'Each',
-    States: {
-      Each: {
-        Type: 'Map',
-        ItemsPath: '$.items',
-        MaxConcurrency: maxConcurrency,
-        ItemProcessor: {
-          StartAt: 'Work',
-          States: { Work: { Type: 'Task', Resource: activityArn, End: true } },
-        },
-        ResultPath: '$.results',
-        End: true,
-      },
-    },
-  });
-}
-
 interface ActivityRun {
   tasks: number;
   wallMs: number;
@@ -316,10 +256,7 @@ interface ActivityRun {
  * MaxConcurrency must equal it). Throughput is tasks over
  * the time from the first claim to the last acknowledged success; the execution must then end
  * SUCCEEDED with every item's result, in order.
- *
- * Latency is matched by cause, not guessed from timing: with MaxConcurrency c the Map starts
- * item k (k ≥ c) when it processes the (k−c)th completion, and the history says in which order
- * it processed them, so each claim is paired with the SendTaskSuccess that made room for it.
+ * Latency is matched by cause (`sendToNextTaskMs` in `bench/activity-map.ts`).
  */
 async function activityMapRun(
   rig: DurableRig,
@@ -353,13 +290,16 @@ async function activityMapRun(
   );
   assert.equal(log.completed, tasks, `pollers completed ${log.completed} of ${tasks} tasks`);
   assert.equal(end.transitions, 1 + tasks, `activity Map counted ${end.transitions} transitions`);
-  const order = await successOrder(rig.sfn, executionArn);
+  const order = await successOrder(async (nextToken) => {
+    const page = await rig.sfn.getExecutionHistory({ executionArn, maxResults: 1000, ...(nextToken === undefined ? {} : { nextToken }) });
+    const events = page.events.map((event) => {
+      const output = (event.activitySucceededEventDetails as { output?: string } | undefined)?.output;
+      return output === undefined ? { type: event.type } : { type: event.type, output };
+    });
+    return page.nextToken === undefined ? { events } : { events, nextToken: page.nextToken };
+  });
   assert.equal(order.length, tasks, 'every task has an ActivitySucceeded event');
-  const sendToNext: number[] = [];
-  for (let k = pollers; k < tasks; k++) {
-    const cause = order[k - pollers] as number;
-    sendToNext.push((log.claimedAt.get(k) as number) - (log.sentAt.get(cause) as number));
-  }
+  const sendToNext = sendToNextTaskMs(order, log.sentAt, log.claimedAt, pollers);
   const wallMs = log.lastSend - log.firstClaim;
   return {
     tasks,
@@ -425,7 +365,7 @@ async function activityBench(rig: DurableRig): Promise<Record<string, unknown>> 
   const { activityArn } = await rig.sfn.createActivity({ name: 'bench-work' });
   const map = await rig.sfn.createStateMachine({
     name: 'bench-activity-map',
-    definition: activityMap(activityArn, POLLERS),
+    definition: activityMapDefinition(activityArn, POLLERS),
     roleArn: ROLE_ARN,
   });
   const single = await rig.sfn.createStateMachine({
@@ -456,7 +396,7 @@ async function activityBench(rig: DurableRig): Promise<Record<string, unknown>> 
   // The latency floor: one poller, one task at a time, so nothing queues behind other work.
   const serialMap = await rig.sfn.createStateMachine({
     name: 'bench-activity-serial',
-    definition: activityMap(activityArn, 1),
+    definition: activityMapDefinition(activityArn, 1),
     roleArn: ROLE_ARN,
   });
   const serial = await activityMapRun(rig, serialMap.stateMachineArn, activityArn, 300, 1);
