@@ -58,7 +58,7 @@ export function createMetrics(options: { defaults?: boolean } = {}): InletMetric
   });
   const runTime = new Histogram({
     name: 'inlet_activity_run_time_seconds',
-    help: 'Time from a worker taking a task to its end (ActivityRunTime).',
+    help: 'Time from a worker taking a task (its scheduling, if none did) to its end (ActivityRunTime).',
     labelNames: byActivity,
     buckets: seconds,
     registers: [registry],

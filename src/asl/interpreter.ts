@@ -256,6 +256,18 @@ class Advancer {
     this.out.closedTokens.push(token);
   }
 
+  /**
+   * Closes a task that ended (its history event already recorded), times it — from when a
+   * worker took it, or from its scheduling when none did (a timeout before any worker, a
+   * callback task) — and readies its thread to take the outcome.
+   */
+  private endTask(thread: ThreadRecord, at: Extract<ThreadPosition, { kind: 'task' }>, outcome: Outcome, label: NonNullable<TaskTiming['outcome']>): void {
+    this.closeTask(at.token);
+    this.out.taskTimings.push({ resource: at.resource, phase: 'ended', ms: this.ctx.now - (at.startedAt ?? at.scheduledAt ?? this.ctx.now), outcome: label });
+    thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: 'outcome', outcome, token: at.token };
+    this.rt.ready.push(thread.id);
+  }
+
   async wake(wake: Wake): Promise<void> {
     if (wake.kind === 'redrive') return this.redrive();
     if (this.rt.status !== 'RUNNING') return;
@@ -288,15 +300,7 @@ class Advancer {
         } else if ((wake.timer.kind === 'taskTimeout' || wake.timer.kind === 'heartbeat') && at.kind === 'task' && at.token === wake.timer.token) {
           const error = wake.timer.kind === 'heartbeat' ? StatesErrorName.HeartbeatTimeout : StatesErrorName.Timeout;
           this.record(thread, taskFailedEvent(at.resource, error, undefined, true));
-          this.closeTask(at.token);
-          this.out.taskTimings.push({
-            resource: at.resource,
-            phase: 'ended',
-            ms: this.ctx.now - (at.startedAt ?? at.scheduledAt ?? this.ctx.now),
-            outcome: wake.timer.kind === 'heartbeat' ? 'heartbeat_timed_out' : 'timed_out',
-          });
-          thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: 'outcome', outcome: { ok: false, error }, token: at.token };
-          this.rt.ready.push(thread.id);
+          this.endTask(thread, at, { ok: false, error }, wake.timer.kind === 'heartbeat' ? 'heartbeat_timed_out' : 'timed_out');
         }
         return;
       }
@@ -321,15 +325,7 @@ class Advancer {
         if (!at.started) this.record(thread, taskStartedEvent(at.resource, 'callback'));
         const outcome = wake.outcome;
         this.record(thread, outcome.ok ? taskSucceededEvent(at.resource, outcome.result) : taskFailedEvent(at.resource, outcome.error, outcome.cause, false));
-        this.closeTask(at.token);
-        this.out.taskTimings.push({
-          resource: at.resource,
-          phase: 'ended',
-          ms: this.ctx.now - (at.startedAt ?? this.ctx.now),
-          outcome: outcome.ok ? 'succeeded' : 'failed',
-        });
-        thread.at = { kind: 'resume', enteredEventId: at.enteredEventId, suspension: at.suspension, op: 'outcome', outcome, token: at.token };
-        this.rt.ready.push(thread.id);
+        this.endTask(thread, at, outcome, outcome.ok ? 'succeeded' : 'failed');
         return;
       }
       case 'stop': {
