@@ -18,7 +18,11 @@ import type { CompiledMachine } from './compile.ts';
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
-  /** A virtual clock moves only when slept on, so in-flight task handlers take no time. */
+  /**
+   * A virtual clock moves only when slept on, so in-flight task handlers take no time — up to
+   * {@link VIRTUAL_HANDLER_GRACE_MS} of real time, after which a due timer (a task's timeout, a
+   * Wait in another branch) fires all the same, so a handler that never answers times out.
+   */
   readonly virtual?: boolean;
 }
 
@@ -58,6 +62,12 @@ export interface LocalExecutionResult {
   /** State transitions as AWS bills them (retries count). */
   stateTransitions: number;
 }
+
+/**
+ * On a virtual clock, how long (real milliseconds) the runner waits for a running handler before
+ * it lets virtual time move on to the next timer.
+ */
+export const VIRTUAL_HANDLER_GRACE_MS = 100;
 
 /** A clock that never waits: sleeping moves virtual time forward at once. */
 export function virtualClock(startMs = Date.UTC(2024, 0, 1)): Clock {
@@ -188,13 +198,20 @@ export async function runLocal(definition: string | object, input: string, optio
       wakeUp?.();
     });
   };
-  /** Waits for a handler to finish, or (on a real clock) until `due`; false on the deadline. */
+  /**
+   * Waits for a handler to finish, or until `due` (on a virtual clock, for a grace of real time
+   * when a timer is pending); false when the timer's turn came first.
+   */
   const nextFinished = async (due: number): Promise<boolean> => {
     if (finished.length > 0) return true;
+    let grace: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       notify = resolve;
-      if (!clock.virtual && Number.isFinite(due)) void clock.sleep(Math.max(0, due - clock.now())).then(resolve);
+      if (!Number.isFinite(due)) return;
+      if (clock.virtual) grace = setTimeout(resolve, VIRTUAL_HANDLER_GRACE_MS);
+      else void clock.sleep(Math.max(0, due - clock.now())).then(resolve);
     });
+    clearTimeout(grace);
     notify = undefined;
     return finished.length > 0;
   };
