@@ -239,6 +239,12 @@ export async function* readRawLineBatches(
   let offset = 0;
   let lineNumber = 0;
 
+  /** A line's record; `validUtf8` is asked only in Latin-1 mode. */
+  const rawLine = (text: string, byteLength: number, truncated: boolean, validUtf8: () => boolean): RawLine => {
+    const line: RawLine = { text, lineNumber, byteLength, byteOffset: lineStart, truncated };
+    if (latin1) line.validUtf8 = validUtf8();
+    return line;
+  };
   const keep = (piece: Buffer): void => {
     lineBytes += piece.length;
     const room = maxLineBytes - keptBytes;
@@ -260,17 +266,10 @@ export async function* readRawLineBatches(
       bytes = bytes.subarray(3);
       length -= 3;
     }
-    const line: RawLine | undefined =
+    const line =
       length === 0
         ? undefined
-        : {
-            text: bytes.toString(encoding),
-            lineNumber,
-            byteLength: length,
-            byteOffset: lineStart,
-            truncated: length > maxLineBytes,
-          };
-    if (line !== undefined && latin1) line.validUtf8 = isUtf8(bytes);
+        : rawLine(bytes.toString(encoding), length, length > maxLineBytes, () => isUtf8(bytes));
     kept = [];
     keptBytes = 0;
     lineBytes = 0;
@@ -304,15 +303,10 @@ export async function* readRawLineBatches(
           lineNumber++;
           const crlf = end > start && buf[end - 1] === 0x0d ? 1 : 0;
           if (end - start > crlf) {
-            const line: RawLine = {
-              text: text.slice(at, textEnd - crlf),
-              lineNumber,
-              byteLength: end - start - crlf,
-              byteOffset: lineStart,
-              truncated: false,
-            };
-            if (latin1) line.validUtf8 = allValid || isUtf8(buf.subarray(start, end - crlf));
-            lines.push(line);
+            const from = start;
+            lines.push(
+              rawLine(text.slice(at, textEnd - crlf), end - start - crlf, false, () => allValid || isUtf8(buf.subarray(from, end - crlf))),
+            );
           }
           start = end + 1;
           at = textEnd + 1;
