@@ -1,7 +1,7 @@
 /**
  * The scheduler's tables in the shared SQLite database, under the `scheduler` migration
- * namespace: per source when the interval clock last restarted, and a log of every decision that
- * started (or tried to start) a sync. They live in the store, not in memory, so a restarted
+ * namespace: per source when the interval clock last restarted, a log of every decision that
+ * started (or tried to start) a sync, and the lease of the one scheduler that may start syncs. They live in the store, not in memory, so a restarted
  * scheduler knows how long a source has waited and catches up with one sync, not one per tick.
  */
 import type { MigrationSet } from '../store/migrate.ts';
@@ -29,6 +29,14 @@ export const SCHEDULER_MIGRATIONS: MigrationSet = {
       error TEXT
     );
     CREATE INDEX scheduler_runs_source ON scheduler_runs (source_id, id);
+    `,
+    // The leader's lease: one row, held by the scheduler that may start syncs until it expires.
+    `
+    CREATE TABLE scheduler_lease (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      holder TEXT NOT NULL,
+      expires_ms INTEGER NOT NULL
+    );
     `,
   ],
 };

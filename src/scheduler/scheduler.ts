@@ -7,8 +7,13 @@
  *
  * It may import only src/store, so starting a sync, measuring unsynced bytes and asking whether
  * a sync runs are handed in as functions (`inlet start` wires them to src/sync and the engine).
- * One scheduler per database: in a cluster only the leader runs it.
+ * Several schedulers may share a database (an `inlet start` per machine): only the holder of
+ * the lease in the store starts syncs. It renews the lease before each source it looks at; the
+ * others stand by and take over once the lease expires (a crashed leader) or is given back (a
+ * stopped one).
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Database } from 'better-sqlite3';
 import { migrateSqlite } from '../store/migrate.ts';
 import { SCHEDULER_MIGRATIONS } from './migrations.ts';
@@ -17,6 +22,8 @@ import { SCHEDULER_MIGRATIONS } from './migrations.ts';
 export const DEFAULT_INTERVAL_MINUTES = 120;
 /** How often the scheduler looks at its sources. */
 export const DEFAULT_TICK_MS = 30_000;
+/** How long a leader's lease lasts unrenewed: three ticks, so one slow tick does not lose it. */
+export const DEFAULT_LEASE_TICKS = 3;
 
 /** One source's schedule. */
 export interface SourceSchedule {
@@ -47,6 +54,10 @@ export interface SchedulerOptions {
   /** Epoch ms; injected so tests can move time. */
   now?: () => number;
   tickMs?: number;
+  /** How long the lease lasts unrenewed; default {@link DEFAULT_LEASE_TICKS} ticks. */
+  leaseMs?: number;
+  /** This scheduler's name in the lease; host, pid and a random part by default. */
+  holder?: string;
   /** Where failures to start a sync are reported (they are also in the run log). */
   onError?: (sourceId: string, error: unknown) => void;
 }
@@ -60,9 +71,10 @@ export interface TickDecision {
    * - `waiting`: neither trigger fired;
    * - `nothing_to_sync`: the interval fired but no raw data waited;
    * - `failed`: starting the sync threw (retried on the next tick);
-   * - `disabled`: the source is paused.
+   * - `disabled`: the source is paused;
+   * - `standby`: another scheduler holds the lease, so this one decides nothing.
    */
-  action: 'started' | 'running' | 'waiting' | 'nothing_to_sync' | 'failed' | 'disabled';
+  action: 'started' | 'running' | 'waiting' | 'nothing_to_sync' | 'failed' | 'disabled' | 'standby';
   trigger?: SyncTrigger;
   syncId?: string;
   pendingBytes?: number;
@@ -107,6 +119,9 @@ export class Scheduler {
   private readonly db: Database;
   private readonly now: () => number;
   private readonly tickMs: number;
+  private readonly leaseMs: number;
+  /** This scheduler's name in the lease. */
+  readonly holder: string;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<TickDecision[]> | undefined;
 
@@ -115,6 +130,8 @@ export class Scheduler {
     migrateSqlite(this.db, SCHEDULER_MIGRATIONS);
     this.now = options.now ?? Date.now;
     this.tickMs = options.tickMs ?? DEFAULT_TICK_MS;
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_TICKS * this.tickMs;
+    this.holder = options.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   }
 
   /** Ticks now and then every `tickMs` until {@link stop}. */
@@ -130,11 +147,36 @@ export class Scheduler {
     this.timer = setTimeout(loop, 0);
   }
 
-  /** Stops ticking; resolves once a tick in progress has ended. */
+  /** Stops ticking and gives the lease back; resolves once a tick in progress has ended. */
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.ticking?.catch(() => undefined);
+    this.db.prepare('DELETE FROM scheduler_lease WHERE holder = ?').run(this.holder);
+  }
+
+  /**
+   * Takes or renews the lease: it is this scheduler's if free, expired or already its own.
+   * One statement under SQLite's write lock, so two schedulers never both win.
+   */
+  private holdLease(): boolean {
+    const now = this.now();
+    const { changes } = this.db
+      .prepare(
+        'INSERT INTO scheduler_lease (id, holder, expires_ms) VALUES (1, ?, ?) ' +
+          'ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms ' +
+          'WHERE scheduler_lease.holder = excluded.holder OR scheduler_lease.expires_ms <= ?',
+      )
+      .run(this.holder, now + this.leaseMs, now);
+    return changes === 1;
+  }
+
+  /** The lease's holder now, or undefined when it is free or expired. */
+  leader(): string | undefined {
+    const row = this.db.prepare('SELECT holder, expires_ms FROM scheduler_lease WHERE id = 1').get() as
+      | { holder: string; expires_ms: number }
+      | undefined;
+    return row !== undefined && row.expires_ms > this.now() ? row.holder : undefined;
   }
 
   /**
@@ -151,6 +193,11 @@ export class Scheduler {
   private async runTick(): Promise<TickDecision[]> {
     const decisions: TickDecision[] = [];
     for (const source of await this.options.sources()) {
+      // Renewed before each source, so a tick slower than the lease cannot outlive it.
+      if (!this.holdLease()) {
+        decisions.push({ sourceId: source.sourceId, action: 'standby' });
+        continue;
+      }
       try {
         decisions.push(await this.decide(source));
       } catch (e) {

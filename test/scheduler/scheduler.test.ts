@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Scheduler, type SourceSchedule, type SyncTrigger } from '../../src/scheduler/index.ts';
+import { Scheduler, type SchedulerOptions, type SourceSchedule, type SyncTrigger } from '../../src/scheduler/index.ts';
 import { ensureSyncMachine, runningSyncs, startSync, unsyncedBytes, waitForSync } from '../../src/sync/index.ts';
 import { inProcessApi } from '../../src/worker/index.ts';
 import { FAST_SETTINGS, generate, makeDirs, openCatalog, stagesFor, startInProcessEngine, startWorker } from '../sync/harness.ts';
@@ -47,7 +47,7 @@ void describe('the scheduler', () => {
   let syncs: Syncs;
   let sources: SourceSchedule[];
 
-  const scheduler = () =>
+  const scheduler = (options: Partial<SchedulerOptions> = {}) =>
     new Scheduler({
       db,
       sources: () => sources,
@@ -55,6 +55,7 @@ void describe('the scheduler', () => {
       unsyncedBytes: async (id) => syncs.bytes.get(id) ?? 0,
       isSyncRunning: async (id) => syncs.running.has(id),
       now: () => now,
+      ...options,
     });
 
   beforeEach(async () => {
@@ -113,6 +114,35 @@ void describe('the scheduler', () => {
     assert.equal(syncs.started.length, 1);
     syncs.finish('web');
     assert.equal((await s.tick())[0]?.action, 'started');
+  });
+
+  void test('of two schedulers on one database only the lease holder decides; the other takes over when the lease expires or is given back', async () => {
+    sources = [{ sourceId: 'web', intervalMinutes: 10 }];
+    // A second connection to the same file, as a second `inlet start` process would open.
+    const otherDb = new Database(join(dir, 'inlet.db'));
+    try {
+      const a = scheduler({ leaseMs: 5 * MINUTE });
+      const b = scheduler({ db: otherDb, leaseMs: 5 * MINUTE });
+      assert.equal((await a.tick())[0]?.action, 'waiting');
+      assert.equal((await b.tick())[0]?.action, 'standby');
+      assert.equal(b.leader(), a.holder);
+      // `a` dies without giving the lease back; once it expires `b` leads and starts the due sync.
+      now = T0 + 4 * MINUTE;
+      assert.equal((await b.tick())[0]?.action, 'standby', 'the lease still holds');
+      now = T0 + 11 * MINUTE;
+      assert.equal((await b.tick())[0]?.action, 'started');
+      assert.equal((await a.tick())[0]?.action, 'standby');
+      assert.equal(a.leader(), b.holder);
+      // `b` stops and gives the lease back: `a` leads at once, and the interval runs from b's start.
+      await b.stop();
+      syncs.finish('web');
+      assert.equal(a.leader(), undefined);
+      assert.equal((await a.tick())[0]?.action, 'waiting');
+      assert.equal(a.leader(), a.holder);
+      assert.deepEqual(syncs.started, [{ sourceId: 'web', trigger: 'interval' }]);
+    } finally {
+      otherDb.close();
+    }
   });
 
   void test('after downtime it starts one sync for what piled up, not one per missed tick, across a restart', async () => {
