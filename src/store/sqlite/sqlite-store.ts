@@ -5,9 +5,9 @@
  * guarantee the engine's crash test checks); `durability: 'full'` also survives power loss.
  */
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { migrateSqlite } from '../migrate.ts';
+import { hasPayloads, moveOutOfLine, payloadHashes, restorePayloads } from '../payloads.ts';
 import { engineMigrations } from './migrations.ts';
 import type {
   AdvanceCommit,
@@ -24,15 +24,12 @@ import type {
   Store,
 } from '../store.ts';
 
-/** Event details larger than this are stored out of line, once per distinct content. */
-export const OUT_OF_LINE_BYTES = 64 * 1024;
+export { OUT_OF_LINE_BYTES } from '../payloads.ts';
 /** The columns of DbExecutionHead; the table also has `id`, which keys history and stays inside. */
 const EXECUTION_HEAD_COLUMNS = `arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
   stop_ms, role_arn, transitions, redrive_count, redrive_ms, version`;
 /** The columns of DbExecution. */
 const EXECUTION_COLUMNS = `${EXECUTION_HEAD_COLUMNS}, definition, runtime`;
-const PAYLOAD_KEY = '$inletPayload';
-const PAYLOAD_MARK = `{"${PAYLOAD_KEY}":"`;
 
 /** Options for {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -47,17 +44,30 @@ export const DEFAULT_WAL_CHECKPOINT_PAGES = 1_000;
 
 /** Opens (creating and migrating) the engine's tables in a SQLite file; `:memory:` for tests. */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+  return sqliteStoreIn(openSqliteDatabase(path, options));
+}
+
+/** The engine's store in an open SQLite database (from {@link openSqliteDatabase}), its tables migrated. */
+export function sqliteStoreIn(db: DatabaseHandle): SqliteStore {
+  migrateSqlite(db, engineMigrations);
+  return new SqliteStore(db);
+}
+
+/**
+ * Opens a SQLite file as the store does (WAL, durability, busy timeout, checkpoints) without the
+ * engine's tables: for the catalog and the scheduler when the engine keeps its state elsewhere.
+ */
+export function openSqliteDatabase(path: string, options: SqliteStoreOptions = {}): DatabaseHandle {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
-  migrateSqlite(db, engineMigrations);
   // The commit that fills the WAL past this runs the checkpoint and waits for its fsyncs. More
   // pages means rarer but longer stalls: 4,000 and 10,000 gave the same bench ratios as
   // SQLite's 1,000 and a p99 of 16-40 ms instead of 8-10 ms (docs/benchmarks.md).
   db.pragma(`wal_autocheckpoint = ${options.walCheckpointPages ?? DEFAULT_WAL_CHECKPOINT_PAGES}`);
-  return new SqliteStore(db);
+  return db;
 }
 
 /** See {@link openSqliteStore}. */
@@ -272,41 +282,21 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
-  /**
-   * Large values inside an event's details (an input or output past {@link OUT_OF_LINE_BYTES}) are
-   * stored once in `payloads` by content hash and replaced by `{"$payload": hash}`: a big input
-   * appears in several events (ExecutionStarted, StateEntered, StateExited …) but is kept once.
-   */
+  /** Stores the large strings of an event's details once, by hash (`src/store/payloads.ts`). */
   private outOfLine(details: string | null): string | null {
-    if (details === null || details.length <= OUT_OF_LINE_BYTES) return details;
-    const swap = (value: unknown): unknown => {
-      if (typeof value === 'string' && value.length > OUT_OF_LINE_BYTES) {
-        const hash = createHash('sha256').update(value).digest('hex');
-        this.st('INSERT INTO payloads (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING').run(hash, value);
-        return { [PAYLOAD_KEY]: hash };
-      }
-      if (Array.isArray(value)) return value.map(swap);
-      if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, swap(v)]));
-      return value;
-    };
-    return JSON.stringify(swap(JSON.parse(details)));
+    const moved = moveOutOfLine(details);
+    const put = this.st('INSERT INTO payloads (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING');
+    for (const { hash, body } of moved.payloads) put.run(hash, body);
+    return moved.details;
   }
 
   /** Reads back what {@link outOfLine} stored, transparently. */
   private inLine(rows: DbHistoryEvent[]): DbHistoryEvent[] {
-    const restore = (value: unknown): unknown => {
-      if (Array.isArray(value)) return value.map(restore);
-      if (value !== null && typeof value === 'object') {
-        const hash = (value as Record<string, unknown>)[PAYLOAD_KEY];
-        if (typeof hash === 'string' && Object.keys(value).length === 1) {
-          return this.st('SELECT body FROM payloads WHERE hash = ?').pluck().get(hash) as string;
-        }
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, restore(v)]));
-      }
-      return value;
-    };
+    const get = this.st('SELECT body FROM payloads WHERE hash = ?').pluck();
     for (const row of rows) {
-      if (row.details?.includes(PAYLOAD_MARK)) row.details = JSON.stringify(restore(JSON.parse(row.details)));
+      if (!hasPayloads(row.details)) continue;
+      const bodies = new Map(payloadHashes(row.details).map((hash) => [hash, get.get(hash) as string]));
+      row.details = restorePayloads(row.details, bodies);
     }
     return rows;
   }
