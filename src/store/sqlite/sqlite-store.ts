@@ -359,8 +359,10 @@ export class SqliteStore implements Store {
   }
 
   async openTasksOfResources(prefix: string): Promise<DbActivityTask[]> {
-    return this.st(`SELECT * FROM activity_tasks WHERE status <> 'closed' AND activity_arn NOT LIKE ? ORDER BY created_ms`).all(
-      `${prefix}%`,
+    // substr, not LIKE: LIKE ignores case and reads '_' and '%' in the prefix as wildcards.
+    return this.st(`SELECT * FROM activity_tasks WHERE status <> 'closed' AND substr(activity_arn, 1, ?) <> ? ORDER BY created_ms`).all(
+      prefix.length,
+      prefix,
     ) as DbActivityTask[];
   }
 
