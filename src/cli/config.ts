@@ -25,7 +25,15 @@ export interface InletConfig {
   /** Where the config file is (paths inside it are relative to its folder). */
   baseDir: string;
   dataDir: string;
+  /** The SQLite file of the catalog, the scheduler and, unless `engineDatabase` is set, the engine. */
   database: string;
+  /**
+   * A `postgres://` URL: the engine's executions, history and task queues live in PostgreSQL
+   * instead of `database`. Its password, if any, is best left to `PGPASSWORD`.
+   */
+  engineDatabase?: string;
+  /** The PostgreSQL schema of the engine's tables; default `inlet`. */
+  engineSchema?: string;
   rawStore: string;
   lakeStore: string;
   region: string;
@@ -46,6 +54,9 @@ export class ConfigError extends Error {
 }
 
 const SOURCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const POSTGRES_URL = /^postgres(ql)?:\/\/\S+$/;
+/** As the PostgreSQL store accepts it: no quoting needed anywhere. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 function field<T>(value: unknown, name: string, check: (v: unknown) => v is T, fallback: T): T {
   if (value === undefined) return fallback;
@@ -120,6 +131,16 @@ export function loadConfig(path?: string, overrides: { dataDir?: string } = {}):
       return source;
     }),
   };
+  if (raw.engineDatabase !== undefined) {
+    // Not echoed in the error: the URL may carry a password.
+    if (typeof raw.engineDatabase !== 'string' || !POSTGRES_URL.test(raw.engineDatabase)) {
+      throw new ConfigError("config field 'engineDatabase' must be a postgres:// or postgresql:// URL");
+    }
+    config.engineDatabase = raw.engineDatabase;
+  }
+  if (raw.engineSchema !== undefined) {
+    config.engineSchema = field(raw.engineSchema, 'engineSchema', (v): v is string => typeof v === 'string' && SCHEMA_NAME.test(v), '');
+  }
   if (raw.retentionDays !== undefined) config.retentionDays = field(raw.retentionDays, 'retentionDays', isPositive, 0);
   if (config.server.auth === 'sigv4' && config.server.host !== '127.0.0.1' && !process.env.INLET_SECRET_ACCESS_KEY) {
     throw new ConfigError('server.auth is sigv4 on a non-loopback host: set INLET_ACCESS_KEY_ID and INLET_SECRET_ACCESS_KEY');

@@ -21,7 +21,7 @@ export async function runDemo(config: InletConfig, json: boolean): Promise<numbe
   const say = (line: string) => process.stderr.write(`${line}\n`);
   // The demo owns its data directory and starts from nothing, so it can be run again and again.
   rmSync(config.dataDir, { recursive: true, force: true });
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   const day = Date.UTC(2024, 0, 15);
   say(`inlet demo: data in ${config.dataDir}`);
   const generated = await generateRaw(runtime.rawStore, {

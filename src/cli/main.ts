@@ -75,7 +75,7 @@ async function withApi<T>(config: InletConfig, endpoint: string | undefined, run
       client.destroy();
     }
   }
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   try {
     return await run(runtime.sfn as unknown as Record<string, (req: object) => Promise<Record<string, unknown>>>);
   } finally {
@@ -149,7 +149,7 @@ async function deployCommand(config: InletConfig, dryRun: boolean, json: boolean
 }
 
 async function query(config: InletConfig, sql: string, json: boolean): Promise<number> {
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   const lake = await openLakeQuery({ catalog: runtime.catalog, lakeStore: runtime.lakeStore });
   try {
     const rows = await lake.runQuery(sql);
@@ -162,7 +162,7 @@ async function query(config: InletConfig, sql: string, json: boolean): Promise<n
 }
 
 async function generate(config: InletConfig, sourceId: string, values: Record<string, string | boolean | undefined>, json: boolean): Promise<number> {
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   try {
     const days = Number(values.days ?? 1);
     const events = Number(values.events ?? 20000);
@@ -209,7 +209,7 @@ function sources(config: InletConfig, args: string[], values: Record<string, str
 async function syncsList(config: InletConfig, args: string[], json: boolean): Promise<number> {
   const [sub = 'list', sourceId] = args;
   if (sub !== 'list') throw new UsageError('usage: inlet syncs list [source]');
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   try {
     const syncs = await runtime.catalog.listSyncs(sourceId ? { sourceId } : {});
     const rows = syncs.map(({ loadResult: _loadResult, ...rest }) => rest);
@@ -239,7 +239,7 @@ async function stateMachines(config: InletConfig, args: string[], json: boolean,
 async function purge(config: InletConfig, values: Record<string, string | boolean | undefined>, json: boolean): Promise<number> {
   const days = Number(values['older-than-days'] ?? config.retentionDays);
   if (!Number.isFinite(days) || days <= 0) throw new UsageError('purge needs --older-than-days N (or retentionDays in the config)');
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   try {
     const deleted = await runtime.store.purgeExecutions(Date.now() - days * 86_400_000);
     print(json, { deleted }, () => `deleted ${deleted} executions that ended more than ${days} days ago`);

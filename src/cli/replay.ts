@@ -42,7 +42,7 @@ export function parseReplayArgs(
  * big for one sync).
  */
 export async function runReplay(config: InletConfig, args: ReplayArgs, json: boolean): Promise<number> {
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   let stop = async (): Promise<void> => undefined;
   try {
     await runtime.engine.start();

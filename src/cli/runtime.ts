@@ -1,13 +1,16 @@
 /**
- * The pieces of a running Inlet, opened from the config: the SQLite store (engine and catalog
- * share one file), the engine and its in-process Step Functions API, the raw and lake object
- * stores, metrics. Commands open what they need; `inlet start` opens everything and serves it.
+ * The pieces of a running Inlet, opened from the config: the SQLite database (catalog and
+ * scheduler, and the engine's store unless `engineDatabase` puts it on PostgreSQL), the engine
+ * and its in-process Step Functions API, the raw and lake object stores, metrics. Commands open
+ * what they need; `inlet start` opens everything and serves it.
  */
 import { mkdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.ts';
-import type { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import type { Database } from 'better-sqlite3';
+import { openPostgresStore } from '../store/postgres/postgres-store.ts';
+import { openSqliteDatabase, sqliteStoreIn } from '../store/sqlite/sqlite-store.ts';
+import type { Store } from '../store/store.ts';
 import { Engine } from '../engine/engine.ts';
 import { StepFunctions } from '../engine/step-functions.ts';
 import { SqliteCatalog } from '../catalog/index.ts';
@@ -21,7 +24,10 @@ import type { InletConfig } from './config.ts';
 /** Everything a command may need, opened lazily by {@link openRuntime}. */
 export interface Runtime {
   config: InletConfig;
-  store: SqliteStore;
+  /** The SQLite database of the catalog and the scheduler. */
+  db: Database;
+  /** The engine's store: in `db`, or on PostgreSQL when `engineDatabase` is set. */
+  store: Store;
   catalog: SqliteCatalog;
   engine: Engine;
   sfn: StepFunctions;
@@ -31,16 +37,30 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** Opens the store, catalog, engine (not started) and object stores of a config. */
-export function openRuntime(config: InletConfig, options: { metricsDefaults?: boolean } = {}): Runtime {
+/** Opens the stores, catalog, engine (not started) and object stores of a config. */
+export async function openRuntime(config: InletConfig, options: { metricsDefaults?: boolean } = {}): Promise<Runtime> {
   mkdirSync(join(config.dataDir, 'tmp'), { recursive: true });
-  const store = openSqliteStore(config.database);
-  const catalog = new SqliteCatalog(store.db);
+  const db = openSqliteDatabase(config.database);
+  let store: Store;
+  try {
+    store =
+      config.engineDatabase === undefined
+        ? sqliteStoreIn(db)
+        : await openPostgresStore({
+            connectionString: config.engineDatabase,
+            ...(config.engineSchema === undefined ? {} : { schema: config.engineSchema }),
+          });
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const catalog = new SqliteCatalog(db);
   const metrics = createMetrics({ defaults: options.metricsDefaults ?? false });
   const engine = new Engine({ store, region: config.region, accountId: config.accountId, onAdvance: (r) => metrics.onAdvance(r) });
   const sfn = new StepFunctions(engine);
   return {
     config,
+    db,
     store,
     catalog,
     engine,
@@ -51,6 +71,7 @@ export function openRuntime(config: InletConfig, options: { metricsDefaults?: bo
     async close() {
       await engine.stop();
       await store.close();
+      if (db.open) db.close();
     },
   };
 }

@@ -18,7 +18,7 @@ export interface RunningScheduler {
 export function startScheduler(runtime: Runtime, stateMachineArn: string, log: (m: string) => void): RunningScheduler {
   const api = runtime.sfn as unknown as SyncApi;
   const scheduler = new Scheduler({
-    db: runtime.store.db,
+    db: runtime.db,
     sources: () =>
       runtime.config.sources.map((s) => {
         const schedule: { sourceId: string; intervalMinutes?: number; thresholdBytes?: number } = { sourceId: s.id };

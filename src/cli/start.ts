@@ -16,10 +16,11 @@ import { writeKeysFromEnv } from './config.ts';
 import { apiCredentials, openRuntime } from './runtime.ts';
 import { startInProcessWorkers } from './sync-commands.ts';
 import { startScheduler } from './schedule.ts';
+import { DEFAULT_POSTGRES_SCHEMA } from '../store/postgres/postgres-store.ts';
 
 /** Runs until SIGTERM/SIGINT; resolves the exit code. */
 export async function startInlet(config: InletConfig): Promise<number> {
-  const runtime = openRuntime(config, { metricsDefaults: true });
+  const runtime = await openRuntime(config, { metricsDefaults: true });
   const log = (message: string) => process.stderr.write(`inlet: ${message}\n`);
   await runtime.engine.start();
   const ingest = await Ingest.open({
@@ -67,6 +68,8 @@ export async function startInlet(config: InletConfig): Promise<number> {
     : undefined;
   log(`listening on http://${config.server.host}:${port}  (Step Functions API: POST /, tracking: /v1/*, metrics: /metrics)`);
   log(`auth: ${config.server.auth}${config.server.auth === 'sigv4' ? ` (access key ${credentials.accessKeyId}; secret in $INLET_SECRET_ACCESS_KEY or ${join(config.dataDir, 'credentials.json')})` : ''}`);
+  // The URL is not logged: it may carry a password.
+  log(`engine store: ${config.engineDatabase === undefined ? `SQLite ${config.database}` : `PostgreSQL, schema ${config.engineSchema ?? DEFAULT_POSTGRES_SCHEMA}`}`);
   log(`sources with tracking write keys: ${trackingSources.map((s) => s.id).join(', ') || '(none: set the writeKeyEnv variables)'}`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -90,7 +90,7 @@ export function progressPrinter(): (p: { stage: string; chunksDone: number; chun
 
 /** `inlet sync <source>`: in process (engine + workers here), or through a server with --endpoint. */
 export async function runSync(config: InletConfig, sourceId: string, json: boolean, endpoint: string | undefined): Promise<number> {
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   let stop = async (): Promise<void> => undefined;
   try {
     let api: SyncApi;
@@ -130,7 +130,7 @@ export async function runSync(config: InletConfig, sourceId: string, json: boole
 /** `inlet worker`: stage workers polling a server (this machine's config names the stores). */
 export async function runWorker(config: InletConfig, endpoint: string | undefined): Promise<number> {
   if (!endpoint) throw new Error('inlet worker needs --endpoint <url> of an Inlet server (or AWS Step Functions)');
-  const runtime = openRuntime(config);
+  const runtime = await openRuntime(config);
   const client = sfnClient({ endpoint, region: config.region, credentials: apiCredentials(config) });
   const api: ActivityApi = sfnClientApi(client);
   const syncApi = sfnClientSyncApi(client);

@@ -4,11 +4,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import { ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
+import pg from 'pg';
 
 const BIN = resolve('bin/inlet.js');
 
@@ -63,6 +65,37 @@ void describe('inlet command line', { concurrency: false }, () => {
     const history = inlet(['executions', 'history', '--json', '--data-dir', '.inlet-demo', out.sync.executionArn], { cwd: dir });
     const types = (JSON.parse(history.stdout) as { type: string }[]).map((e) => e.type);
     for (const type of ['ExecutionStarted', 'MapStateEntered', 'ActivitySucceeded', 'ExecutionSucceeded']) assert.ok(types.includes(type), type);
+  });
+
+  void test('with engineDatabase the demo runs its sync on a PostgreSQL engine store, and the commands read it there', async (t) => {
+    const dir = tempDir(t);
+    const url = 'postgres://postgres@127.0.0.1:5432/test';
+    const schema = `inlet_cli_${randomBytes(4).toString('hex')}`;
+    t.after(async () => {
+      const client = new pg.Client(url);
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    });
+    writeFileSync(join(dir, 'inlet.config.json'), JSON.stringify({ engineDatabase: url, engineSchema: schema }));
+    const demo = inlet(['demo', '--json'], { cwd: dir });
+    assert.equal(demo.code, 0, demo.stderr);
+    const out = JSON.parse(demo.stdout) as { sync: { status: string; executionArn: string } };
+    assert.equal(out.sync.status, 'finished');
+    const client = new pg.Client(url);
+    await client.connect();
+    try {
+      const { rows } = await client.query(`SELECT arn, status FROM ${schema}.executions`);
+      assert.deepEqual(rows, [{ arn: out.sync.executionArn, status: 'SUCCEEDED' }]);
+    } finally {
+      await client.end();
+    }
+    const executions = inlet(['executions', 'list', '--json', '--data-dir', '.inlet-demo'], { cwd: dir });
+    assert.deepEqual((JSON.parse(executions.stdout) as { executionArn: string }[]).map((e) => e.executionArn), [out.sync.executionArn]);
+    writeFileSync(join(dir, 'inlet.config.json'), JSON.stringify({ engineDatabase: 'mysql://nope' }));
+    const wrong = inlet(['executions', 'list'], { cwd: dir });
+    assert.equal(wrong.code, 3);
+    assert.match(wrong.stderr, /engineDatabase/);
   });
 
   void test('deploy creates the sync machine once, then reports nothing to change, then shows a diff for a changed setting', (t) => {
