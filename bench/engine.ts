@@ -18,6 +18,7 @@
  *   node --import tsx bench/engine.ts        # this bench alone, JSON on stdout
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,8 +26,10 @@ import { pathToFileURL } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { Engine } from '../src/engine/engine.ts';
 import { StepFunctions } from '../src/engine/step-functions.ts';
+import pg from 'pg';
+import { openPostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import type { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../src/store/store.ts';
 import { activityMapDefinition, latencySummary, sendToNextTaskMs, successOrder } from './activity-map.ts';
 import { mapChoice, parallelPasses, passChain, transitionsOf } from './asl.ts';
 import { compare, median, pairedSpeedup, perSecond, progress, round } from './util.ts';
@@ -46,17 +49,36 @@ const GOALS = {
 const POLLERS = 8;
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/inlet-bench';
 
-/** A running engine on a fresh SQLite file in a temp dir, with the default store settings. */
+/** A running engine on a fresh store (a SQLite file in a temp dir, or a PostgreSQL schema) with its default settings. */
 interface DurableRig {
-  dir: string;
-  store: SqliteStore;
+  store: Store;
   engine: Engine;
   sfn: StepFunctions;
-  /** What the file actually runs with, so the report shows the durability that was measured. */
-  sqlite: { journalMode: string; synchronous: string };
+  /** What the SQLite file actually runs with, so the report shows the durability that was measured. */
+  sqlite?: { journalMode: string; synchronous: string };
+  /** Removes the file or schema once the store is closed. */
+  remove(): Promise<void>;
 }
 
-async function openRig(): Promise<DurableRig> {
+/** The PostgreSQL the PostgreSQL rigs use (the machine's, trust auth); INLET_BENCH_POSTGRES_URL overrides it. */
+const POSTGRES_URL = process.env['INLET_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+type Backend = 'sqlite' | 'postgres';
+
+async function openRig(backend: Backend = 'sqlite'): Promise<DurableRig> {
+  if (backend === 'postgres') {
+    const schema = `inlet_bench_${randomBytes(4).toString('hex')}`;
+    const store = await openPostgresStore({ connectionString: POSTGRES_URL, schema });
+    const engine = new Engine({ store });
+    await engine.start();
+    const remove = async (): Promise<void> => {
+      const client = new pg.Client(POSTGRES_URL);
+      await client.connect();
+      await client.query(`DROP SCHEMA ${schema} CASCADE`);
+      await client.end();
+    };
+    return { store, engine, sfn: new StepFunctions(engine), remove };
+  }
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'inlet-bench-engine-'));
   const store = openSqliteStore(path.join(dir, 'engine.db'));
   const engine = new Engine({ store });
@@ -67,13 +89,14 @@ async function openRig(): Promise<DurableRig> {
   // WAL with synchronous=NORMAL (or stricter) is what makes a commit survive a killed process.
   assert.equal(journalMode, 'wal', 'the bench must measure the WAL store');
   assert.notEqual(synchronous, 'OFF', 'the bench must measure commits that survive a process crash');
-  return { dir, store, engine, sfn: new StepFunctions(engine), sqlite: { journalMode, synchronous } };
+  const remove = () => fs.rm(dir, { recursive: true, force: true });
+  return { store, engine, sfn: new StepFunctions(engine), sqlite: { journalMode, synchronous }, remove };
 }
 
 async function closeRig(rig: DurableRig): Promise<void> {
   await rig.engine.stop();
   await rig.store.close();
-  await fs.rm(rig.dir, { recursive: true, force: true });
+  await rig.remove();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,6 +454,42 @@ async function activityBench(rig: DurableRig): Promise<Record<string, unknown>> 
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3. The same on the PostgreSQL store
+
+/**
+ * The durable cases and the activity runs on the PostgreSQL store, reported beside the SQLite
+ * figures the goals are for; skipped, saying why, when no PostgreSQL answers.
+ */
+async function postgresBench(cases: readonly Case[], timing: TimingOptions): Promise<Record<string, unknown>> {
+  let first: DurableRig;
+  try {
+    first = await openRig('postgres');
+  } catch (err) {
+    return { skipped: `no PostgreSQL at INLET_BENCH_POSTGRES_URL or the default: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  await closeRig(first);
+  const durable: Record<string, DurableCaseResult> = {};
+  for (const benchCase of cases) {
+    const rig = await openRig('postgres');
+    try {
+      durable[benchCase.name] = await durableCase(rig, benchCase, timing);
+    } finally {
+      await closeRig(rig);
+    }
+  }
+  const rig = await openRig('postgres');
+  try {
+    return {
+      store: 'openPostgresStore on the local PostgreSQL (a fresh schema per case), default pool of 10',
+      durable: { cases: durable },
+      activities: await activityBench(rig),
+    };
+  } finally {
+    await closeRig(rig);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Runs the durable-engine bench; `goalMet` says whether every goal of the issue was reached. */
 export async function bench(): Promise<Record<string, unknown>> {
@@ -463,6 +522,7 @@ export async function bench(): Promise<Record<string, unknown>> {
   }
   const durableMet = Object.values(durable).every((r) => r.ratio >= GOALS.durableRatio);
   const activityGoals = activities.goals as { roundTripsMet: boolean; latencyMet: boolean };
+  const postgres = await postgresBench(cases, timing);
   return {
     store: {
       kind: 'sqlite file',
@@ -477,6 +537,7 @@ export async function bench(): Promise<Record<string, unknown>> {
       cases: durable,
     },
     activities,
+    postgres,
     goalMet: durableMet && activityGoals.roundTripsMet && activityGoals.latencyMet,
   };
 }
