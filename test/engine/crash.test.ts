@@ -1,6 +1,6 @@
 /**
- * The engine's crash-safety promise, tested for real. The engine runs in a child process on a
- * SQLite file (fixtures/engine-server.ts); this process starts 500 executions of a machine with
+ * The engine's crash-safety promise, tested for real, on each store backend. The engine runs in a
+ * child process on a SQLite file or a PostgreSQL schema (fixtures/engine-server.ts); this process starts 500 executions of a machine with
  * a Map of activity tasks, a Wait, a Parallel with an activity branch and Retry on every task,
  * and serves the activities with workers of its own over a loopback JSON shim. Meanwhile the
  * engine is SIGKILLed at random moments, again and again, and a new process opens the same file
@@ -18,14 +18,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Engine } from '../../src/engine/engine.ts';
 import { StepFunctions } from '../../src/engine/step-functions.ts';
-import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { assertWellFormedHistory, fullHistory, ROLE_ARN, sleep, tempDir } from './fixtures/harness.ts';
+import { assertWellFormedHistory, dropPostgresSchema, fullHistory, openStoreAt, ROLE_ARN, sleep, tempDir, TEST_POSTGRES_URL } from './fixtures/harness.ts';
 import { callSfn, NoAnswerError, SfnHttpError } from './fixtures/sfn-http-client.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -155,12 +155,36 @@ function exited(child: ChildProcess): Promise<void> {
 /** What became of a worker's answer, by the value it carried. */
 type Fate = 'accepted' | 'refused';
 
-void test(
-  '500 executions survive repeated SIGKILLs of the engine and a killed worker: right statuses, unbroken histories, each result applied once',
-  { timeout: 150_000 },
+/** Where the engine keeps its state: a SQLite file, or a schema of the test PostgreSQL. */
+interface Backend {
+  name: string;
+  /** The store's location for `openStoreAt`, and how to remove it afterwards. */
+  create(): Promise<{ location: string; remove(): Promise<void> }>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'SQLite',
+    async create() {
+      const tmp = await tempDir('inlet-engine-crash-');
+      return { location: join(tmp.dir, 'engine.db'), remove: () => tmp.remove() };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    async create() {
+      const schema = `inlet_crash_${randomBytes(4).toString('hex')}`;
+      return { location: `${TEST_POSTGRES_URL}#${schema}`, remove: () => dropPostgresSchema(schema) };
+    },
+  },
+];
+
+for (const backend of BACKENDS) void test(
+  `on ${backend.name}, 500 executions survive repeated SIGKILLs of the engine and a killed worker: right statuses, unbroken histories, each result applied once`,
+  { timeout: 180_000 },
   async () => {
-    const tmp = await tempDir('inlet-engine-crash-');
-    const file = join(tmp.dir, 'engine.db');
+    const tmp = await backend.create();
+    const file = tmp.location;
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
     const engineStderr: string[] = [];
@@ -377,7 +401,7 @@ void test(
       (engine as ChildProcess).kill('SIGKILL');
       await exited(engine as ChildProcess);
 
-      const store = openSqliteStore(file);
+      const store = await openStoreAt(file);
       try {
         const sfn = new StepFunctions(new Engine({ store }));
         const listed = new Map<string, { status: string }>();
