@@ -115,6 +115,8 @@ export class Engine {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    // Tasks another engine on the same database scheduled reach this one's long-polls at once.
+    this.stopListening = await this.store.listen?.((wake) => this.signals.emit(`task:${wake.activityArn}`));
     for (const task of await this.store.openTasksOfResources(`${this.arnPrefix()}activity:`)) {
       this.runLocalTask({ threadId: 0, token: task.token, resource: task.activity_arn, input: JSON.parse(task.input) }, task.execution_arn);
     }
@@ -125,9 +127,14 @@ export class Engine {
   async stop(): Promise<void> {
     this.running = false;
     this.wake();
+    await this.stopListening?.();
+    this.stopListening = undefined;
     await this.loopDone;
     await Promise.allSettled([...this.localTasks]);
   }
+
+  /** Stops the store's announcements of other engines' tasks, when it makes them. */
+  private stopListening: (() => Promise<void>) | undefined;
 
   /** Set when woken while not sleeping, so a wake between a check and the sleep is not lost. */
   private wokenMeanwhile = false;

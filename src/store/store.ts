@@ -6,8 +6,8 @@
  * writes an execution's new runtime, its new history events, the inbox rows it consumed and
  * created, and its task rows atomically — which is the whole crash-safety argument.
  *
- * Backends implement it with the same semantics (sqlite/ now; postgres/ next, where claims
- * become `FOR UPDATE SKIP LOCKED` and wake-ups `LISTEN/NOTIFY`).
+ * Backends implement it with the same semantics: sqlite/, and postgres/, where claims are
+ * `FOR UPDATE SKIP LOCKED` and new tasks are announced to other processes with `LISTEN/NOTIFY`.
  */
 
 /** A state machine (its current revision). */
@@ -129,8 +129,22 @@ export interface ListExecutionsQuery {
   after?: { start_ms: number; arn: string };
 }
 
+/** Work another process committed to the store, announced by a store that can (see {@link Store.listen}). */
+export interface StoreWake {
+  kind: 'task';
+  /** The activity that has a new scheduled task. */
+  activityArn: string;
+}
+
 /** The persistence the engine needs. */
 export interface Store {
+  /**
+   * Optional: calls `onWake` when another process sharing the store (an engine on the same
+   * database) schedules work this one's pollers may take, so they need not wait for their next
+   * look. Resolves with a function that stops listening. Stores without it are polled.
+   */
+  listen?(onWake: (wake: StoreWake) => void): Promise<() => Promise<void>>;
+
   putStateMachine(sm: DbStateMachine): Promise<void>;
   getStateMachine(arn: string): Promise<DbStateMachine | undefined>;
   getStateMachineByName(name: string): Promise<DbStateMachine | undefined>;

@@ -13,14 +13,18 @@
  *   same moment either lands before it (and the advance is redone with it) or after (and is
  *   refused as TaskTimedOut), never both.
  *
- * Several engines on one database find each other's work by polling (the engine loop and the
- * activity long-poll look again every second); LISTEN/NOTIFY would cut that second.
+ * Several engines on one database hand each other work through the tables. A commit that
+ * schedules activity tasks also `NOTIFY`s (delivered only if it commits), so a worker long-polling
+ * another engine gets the task at once; everything else an engine finds by its loop, which
+ * looks at the inbox at least every second, and an engine handles the wake-ups it writes itself.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { migratePostgres } from '../migrate.ts';
 import { hasPayloads, moveOutOfLine, payloadHashes, restorePayloads } from '../payloads.ts';
 import type {
   AdvanceCommit,
+  StoreWake,
   DbActivity,
   DbActivityTask,
   DbExecution,
@@ -81,13 +85,13 @@ export async function openPostgresStore(options: PostgresStoreOptions = {}): Pro
   if (!SCHEMA_NAME.test(schema)) {
     throw new RangeError(`schema '${schema}' must be lower-case letters, digits and '_', starting with a letter or '_'`);
   }
-  const pool = new pg.Pool({
+  const connection: pg.ClientConfig = {
     ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
-    max: options.max ?? 10,
     // Every connection works in the schema: the SQL names its tables unqualified.
     options: `-c search_path=${schema}`,
     types,
-  });
+  };
+  const pool = new pg.Pool({ ...connection, max: options.max ?? 10 });
   // An idle connection that breaks (the server restarted) is dropped by the pool; without a
   // listener its error would crash the process.
   pool.on('error', () => undefined);
@@ -101,7 +105,7 @@ export async function openPostgresStore(options: PostgresStoreOptions = {}): Pro
     throw err;
   }
   client.release();
-  return new PostgresStore(pool, schema);
+  return new PostgresStore(pool, schema, connection);
 }
 
 /** `$1, $2, …` for the `count` parameters after the first `from`. */
@@ -116,11 +120,49 @@ function valuesRows(rows: number, width: number): string {
 
 /** See {@link openPostgresStore}. */
 export class PostgresStore implements Store {
+  /** Tells this store's own announcements from other processes'. */
+  private readonly node = randomUUID();
+  /** The NOTIFY channel of the schema (hashed: a channel name, like any identifier, stops at 63 bytes). */
+  private readonly channel: string;
+
   constructor(
     private readonly pool: pg.Pool,
     /** The schema holding the tables. */
     readonly schema: string,
-  ) {}
+    /** How to open a connection of its own, for LISTEN. */
+    private readonly connection: pg.ClientConfig = {},
+  ) {
+    this.channel = `inlet_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
+  }
+
+  /**
+   * Listens on the schema's channel with a connection of its own, reconnecting after a second
+   * when it breaks (meanwhile the pollers' own looks every second still find the tasks).
+   */
+  async listen(onWake: (wake: StoreWake) => void): Promise<() => Promise<void>> {
+    let client: pg.Client | undefined;
+    let closed = false;
+    const connect = async (): Promise<void> => {
+      const next = new pg.Client(this.connection);
+      next.on('notification', (message) => {
+        const [node, activityArn] = (message.payload ?? '').split(' ');
+        if (node !== this.node && activityArn) onWake({ kind: 'task', activityArn });
+      });
+      next.on('error', () => {
+        void next.end().catch(() => undefined);
+        if (!closed) setTimeout(() => void connect().catch(() => undefined), 1000).unref();
+      });
+      await next.connect();
+      await next.query(`LISTEN ${this.channel}`);
+      if (closed) await next.end();
+      else client = next;
+    };
+    await connect();
+    return async () => {
+      closed = true;
+      await client?.end().catch(() => undefined);
+    };
+  }
 
   private async rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
     return (await this.pool.query(sql, params)).rows as T[];
@@ -349,6 +391,9 @@ export class PostgresStore implements Store {
            VALUES ${valuesRows(commit.newTasks.length, 7)}`,
           commit.newTasks.flatMap((t) => [t.token, t.activity_arn, t.execution_arn, t.input, t.status, t.created_ms, t.heartbeat_seconds]),
         );
+        // Delivered at COMMIT, and only then: listeners never hear of a task that is not there.
+        const activities = [...new Set(commit.newTasks.map((t) => `${this.node} ${t.activity_arn}`))];
+        await client.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [this.channel, activities]);
       }
       for (const { token, reason } of commit.closedTasks) {
         await client.query(`UPDATE activity_tasks SET status = 'closed', closed_reason = $1 WHERE token = $2 AND status <> 'closed'`, [reason, token]);
