@@ -56,8 +56,6 @@ export interface PostgresStoreOptions {
 export const DEFAULT_POSTGRES_SCHEMA = 'inlet';
 /** A schema name that needs no quoting anywhere (it also goes into the connection's search_path). */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-/** History rows per INSERT: well under PostgreSQL's 65,535 parameters. */
-const HISTORY_BATCH = 500;
 
 const EXECUTION_HEAD_COLUMNS = `arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
   stop_ms, role_arn, transitions, redrive_count, redrive_ms, version`;
@@ -263,19 +261,24 @@ export class PostgresStore implements Store {
   }
 
   async insertExecution(execution: DbExecution, inbox: NewInboxRow[]): Promise<boolean> {
-    return this.transaction(async (client) => {
-      const e = execution;
-      const inserted = await client.query(
-        `INSERT INTO executions (arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
+    const e = execution;
+    // One statement: the inbox rows go in only if the execution did.
+    const { rows } = await this.pool.query(
+      `WITH e AS (
+         INSERT INTO executions (arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
            stop_ms, definition, role_arn, runtime, transitions, redrive_count, redrive_ms, version)
-         VALUES (${placeholders(18)}) ON CONFLICT (arn) DO NOTHING`,
-        [e.arn, e.state_machine_arn, e.started_with_arn, e.name, e.status, e.input, e.output, e.error, e.cause, e.start_ms,
-          e.stop_ms, e.definition, e.role_arn, e.runtime, e.transitions, e.redrive_count, e.redrive_ms, e.version],
-      );
-      if (inserted.rowCount === 0) return false;
-      await this.insertInbox(client, inbox);
-      return true;
-    });
+         VALUES (${placeholders(18)}) ON CONFLICT (arn) DO NOTHING RETURNING arn),
+       i AS (
+         INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
+         SELECT x.arn, x.due, x.token, x.kind, x.wake FROM e, unnest($19::text[], $20::bigint[], $21::text[], $22::text[], $23::text[])
+           AS x(arn, due, token, kind, wake))
+       SELECT arn FROM e`,
+      [e.arn, e.state_machine_arn, e.started_with_arn, e.name, e.status, e.input, e.output, e.error, e.cause, e.start_ms,
+        e.stop_ms, e.definition, e.role_arn, e.runtime, e.transitions, e.redrive_count, e.redrive_ms, e.version,
+        inbox.map((r) => r.execution_arn), inbox.map((r) => r.due_ms), inbox.map((r) => r.token), inbox.map((r) => r.kind),
+        inbox.map((r) => r.wake)],
+    );
+    return rows.length === 1;
   }
 
   async getExecution(arn: string): Promise<DbExecution | undefined> {
@@ -358,80 +361,93 @@ export class PostgresStore implements Store {
   }
 
   async commitAdvance(commit: AdvanceCommit): Promise<boolean> {
+    const statement = this.advanceStatement(commit);
+    if (!commit.closedTasks.some((t) => t.reason === 'timed_out')) {
+      // One statement is one transaction: the whole commit is a single round trip.
+      const { rows } = await this.pool.query(statement.sql, statement.params);
+      return rows.length === 1;
+    }
     return this.transaction(async (client) => {
-      const tokens = commit.closedTasks.map((t) => t.token);
-      if (tokens.length > 0) {
-        // Locked, so an answer to one of these tasks cannot be acknowledged until this commits.
-        const { rows } = await client.query<{ token: string; status: string }>(
-          'SELECT token, status FROM activity_tasks WHERE token = ANY($1) ORDER BY token FOR UPDATE',
-          [tokens],
-        );
-        const status = new Map(rows.map((r) => [r.token, r.status]));
-        // A worker's answer acknowledged while this advance timed its task out wins: refuse the
-        // commit, so the advance is redone with the answer in its batch.
-        for (const { token, reason } of commit.closedTasks) {
-          if (reason === 'timed_out' && status.get(token) === 'closed') return false;
-        }
-      }
-      const e = commit.execution;
-      const updated = await client.query<{ id: number }>(
-        `UPDATE executions SET status = $1, runtime = $2, transitions = $3, output = $4, error = $5, cause = $6, stop_ms = $7,
-           version = version + 1
-         WHERE arn = $8 AND version = $9 RETURNING id`,
-        [e.status, e.runtime, e.transitions, e.output, e.error, e.cause, e.stop_ms, commit.executionArn, commit.expectedVersion],
+      // Locked, so an answer to one of these tasks cannot be acknowledged until this commits.
+      const { rows } = await client.query<{ token: string; status: string }>(
+        'SELECT token, status FROM activity_tasks WHERE token = ANY($1) ORDER BY token FOR UPDATE',
+        [commit.closedTasks.map((t) => t.token)],
       );
-      const executionId = updated.rows[0]?.id;
-      if (executionId === undefined) return false;
-      await this.insertEvents(client, executionId, commit.events);
-      if (commit.consumedInbox.length > 0) await client.query('DELETE FROM inbox WHERE id = ANY($1)', [commit.consumedInbox]);
-      await this.insertInbox(client, commit.newInbox);
-      if (commit.newTasks.length > 0) {
-        await client.query(
-          `INSERT INTO activity_tasks (token, activity_arn, execution_arn, input, status, created_ms, heartbeat_seconds)
-           VALUES ${valuesRows(commit.newTasks.length, 7)}`,
-          commit.newTasks.flatMap((t) => [t.token, t.activity_arn, t.execution_arn, t.input, t.status, t.created_ms, t.heartbeat_seconds]),
-        );
-        // Delivered at COMMIT, and only then: listeners never hear of a task that is not there.
-        const activities = [...new Set(commit.newTasks.map((t) => `${this.node} ${t.activity_arn}`))];
-        await client.query('SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload', [this.channel, activities]);
-      }
+      const status = new Map(rows.map((r) => [r.token, r.status]));
+      // A worker's answer acknowledged while this advance timed its task out wins: refuse the
+      // commit, so the advance is redone with the answer in its batch.
       for (const { token, reason } of commit.closedTasks) {
-        await client.query(`UPDATE activity_tasks SET status = 'closed', closed_reason = $1 WHERE token = $2 AND status <> 'closed'`, [reason, token]);
+        if (reason === 'timed_out' && status.get(token) === 'closed') return false;
       }
-      if (tokens.length > 0) {
-        await client.query(`DELETE FROM inbox WHERE token = ANY($1) AND kind IN ('taskTimeout', 'heartbeat')`, [tokens]);
-      }
-      if (e.status !== 'RUNNING') {
-        await client.query('DELETE FROM inbox WHERE execution_arn = $1', [commit.executionArn]);
-        await client.query(
-          `UPDATE activity_tasks SET status = 'closed', closed_reason = 'aborted' WHERE execution_arn = $1 AND status <> 'closed'`,
-          [commit.executionArn],
-        );
-      }
-      return true;
+      return (await client.query(statement.sql, statement.params)).rows.length === 1;
     });
   }
 
-  /** History rows as multi-row INSERTs; large details go to `payloads` once (`src/store/payloads.ts`). */
-  private async insertEvents(client: Client, executionId: number, events: readonly DbHistoryEvent[]): Promise<void> {
-    for (let start = 0; start < events.length; start += HISTORY_BATCH) {
-      const batch = events.slice(start, start + HISTORY_BATCH);
-      const params: unknown[] = [];
-      for (const event of batch) {
-        const moved = moveOutOfLine(event.details);
-        for (const { hash, body } of moved.payloads) {
-          await client.query('INSERT INTO payloads (hash, body) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING', [hash, body]);
-        }
-        params.push(executionId, event.id, event.type, event.timestamp_ms, event.previous_event_id, moved.details);
-      }
-      await client.query(
-        `INSERT INTO history (execution_id, id, type, timestamp_ms, previous_event_id, details) VALUES ${valuesRows(batch.length, 6)}`,
-        params,
-      );
-    }
+  /**
+   * The whole of an advance's commit as one statement of data-modifying CTEs, each acting only
+   * if the execution's version still matched (`FROM e`). The CTEs share one snapshot and do not
+   * see each other's rows, so what SQLite does in steps is settled here first: an ended
+   * execution gets no new wake-ups (its others are deleted), and a new task is inserted already
+   * closed when this commit closes it or ends its execution. Returns the execution's id when it
+   * committed, no row when the version was stale.
+   */
+  private advanceStatement(commit: AdvanceCommit): { sql: string; params: unknown[] } {
+    const e = commit.execution;
+    const ended = e.status !== 'RUNNING';
+    const closing = new Map(commit.closedTasks.map((t) => [t.token, t.reason]));
+    const events = commit.events.map((event) => ({ event, ...moveOutOfLine(event.details) }));
+    const payloads = events.flatMap((x) => x.payloads);
+    const inbox = ended ? [] : commit.newInbox;
+    const tasks = commit.newTasks.map((t) => {
+      const reason = closing.get(t.token) ?? (ended ? 'aborted' : undefined);
+      return { ...t, status: reason === undefined ? t.status : 'closed', reason: reason ?? null };
+    });
+    // Delivered at commit, and only then: listeners never hear of a task that is not there.
+    const announce = [...new Set(tasks.filter((t) => t.status === 'scheduled').map((t) => `${this.node} ${t.activity_arn}`))];
+    const params: unknown[] = [];
+    const $ = (value: unknown, type = ''): string => `$${params.push(value)}${type}`;
+    const arn = $(commit.executionArn);
+    const consumed = $(commit.consumedInbox, '::bigint[]');
+    const closedTokens = $([...closing.keys()], '::text[]');
+    const sql = `WITH
+      e AS (UPDATE executions SET status = ${$(e.status)}, runtime = ${$(e.runtime)}, transitions = ${$(e.transitions)},
+              output = ${$(e.output)}, error = ${$(e.error)}, cause = ${$(e.cause)}, stop_ms = ${$(e.stop_ms, '::bigint')},
+              version = version + 1
+            WHERE arn = ${arn} AND version = ${$(commit.expectedVersion)} RETURNING id),
+      p AS (INSERT INTO payloads (hash, body)
+            SELECT x.hash, x.body FROM e, unnest(${$(payloads.map((x) => x.hash), '::text[]')}, ${$(payloads.map((x) => x.body), '::text[]')}) AS x(hash, body)
+            ON CONFLICT (hash) DO NOTHING),
+      h AS (INSERT INTO history (execution_id, id, type, timestamp_ms, previous_event_id, details)
+            SELECT e.id, x.id, x.type, x.ts, x.prev, x.details FROM e, unnest(
+              ${$(events.map((x) => x.event.id), '::int[]')}, ${$(events.map((x) => x.event.type), '::text[]')},
+              ${$(events.map((x) => x.event.timestamp_ms), '::bigint[]')}, ${$(events.map((x) => x.event.previous_event_id), '::int[]')},
+              ${$(events.map((x) => x.details), '::text[]')}) AS x(id, type, ts, prev, details)),
+      c AS (DELETE FROM inbox WHERE id = ANY(${consumed}) AND EXISTS (SELECT 1 FROM e)),
+      i AS (INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
+            SELECT ${arn}, x.due, x.token, x.kind, x.wake FROM e, unnest(
+              ${$(inbox.map((r) => r.due_ms), '::bigint[]')}, ${$(inbox.map((r) => r.token), '::text[]')},
+              ${$(inbox.map((r) => r.kind), '::text[]')}, ${$(inbox.map((r) => r.wake), '::text[]')}) AS x(due, token, kind, wake)),
+      t AS (INSERT INTO activity_tasks (token, activity_arn, execution_arn, input, status, closed_reason, created_ms, heartbeat_seconds)
+            SELECT x.token, x.activity, x.execution, x.input, x.status, x.reason, x.created, x.heartbeat FROM e, unnest(
+              ${$(tasks.map((t) => t.token), '::text[]')}, ${$(tasks.map((t) => t.activity_arn), '::text[]')},
+              ${$(tasks.map((t) => t.execution_arn), '::text[]')}, ${$(tasks.map((t) => t.input), '::text[]')},
+              ${$(tasks.map((t) => t.status), '::text[]')}, ${$(tasks.map((t) => t.reason), '::text[]')},
+              ${$(tasks.map((t) => t.created_ms), '::bigint[]')}, ${$(tasks.map((t) => t.heartbeat_seconds), '::int[]')})
+              AS x(token, activity, execution, input, status, reason, created, heartbeat)),
+      k AS (UPDATE activity_tasks SET status = 'closed', closed_reason = x.reason
+            FROM e, unnest(${closedTokens}, ${$([...closing.values()], '::text[]')}) AS x(token, reason)
+            WHERE activity_tasks.token = x.token AND activity_tasks.status <> 'closed'),
+      r AS (DELETE FROM inbox WHERE ${ended ? 'execution_arn' : 'token'} = ${ended ? arn : `ANY(${closedTokens})`}
+              ${ended ? '' : "AND kind IN ('taskTimeout', 'heartbeat')"} AND NOT (id = ANY(${consumed})) AND EXISTS (SELECT 1 FROM e)),
+      a AS (UPDATE activity_tasks SET status = 'closed', closed_reason = 'aborted'
+            WHERE ${ended ? 'true' : 'false'} AND execution_arn = ${arn} AND status <> 'closed'
+              AND NOT (token = ANY(${closedTokens})) AND EXISTS (SELECT 1 FROM e)),
+      n AS (SELECT pg_notify(${$(this.channel)}, x) FROM e, unnest(${$(announce, '::text[]')}) AS x)
+    SELECT e.id, (SELECT count(*) FROM n) AS announced FROM e`;
+    return { sql, params };
   }
 
-  /** Puts back the bodies {@link insertEvents} stored out of line. */
+  /** Puts back the bodies a commit stored out of line (`src/store/payloads.ts`). */
   private async inLine(rows: DbHistoryEvent[]): Promise<DbHistoryEvent[]> {
     const wanted = new Set<string>();
     for (const row of rows) if (hasPayloads(row.details)) for (const hash of payloadHashes(row.details)) wanted.add(hash);
@@ -443,35 +459,24 @@ export class PostgresStore implements Store {
   }
 
   async claimActivityTask(activityArn: string, workerName: string, nowMs: number, startDueMs = nowMs): Promise<DbActivityTask | undefined> {
-    // Look before opening a transaction: most polls of an idle queue find nothing.
-    const waiting = await this.row(`SELECT 1 FROM activity_tasks WHERE activity_arn = $1 AND status = 'scheduled' LIMIT 1`, [activityArn]);
-    if (waiting === undefined) return undefined;
-    const claimed = await this.transaction(async (client) => {
-      // SKIP LOCKED: a task another poller is claiming right now is passed over, not waited for.
-      const { rows } = await client.query<DbActivityTask>(
-        `SELECT * FROM activity_tasks WHERE activity_arn = $1 AND status = 'scheduled'
-         ORDER BY created_ms LIMIT 1 FOR UPDATE SKIP LOCKED`,
-        [activityArn],
-      );
-      const task = rows[0];
-      if (task === undefined) return undefined;
-      await client.query(`UPDATE activity_tasks SET status = 'started', started_ms = $1, worker_name = $2 WHERE token = $3`, [
-        nowMs,
-        workerName,
-        task.token,
-      ]);
-      await this.insertInbox(client, [
-        {
-          execution_arn: task.execution_arn,
-          due_ms: startDueMs,
-          token: null,
-          kind: 'taskStarted',
-          wake: JSON.stringify({ kind: 'taskStarted', token: task.token, workerName, startedMs: nowMs }),
-        },
-      ]);
-      return { ...task, status: 'started' as const, started_ms: nowMs, worker_name: workerName };
-    });
-    return claimed;
+    // One statement: pick the oldest scheduled task (SKIP LOCKED: a task another poller is
+    // claiming right now is passed over, not waited for), start it, and queue its start wake.
+    const { rows } = await this.pool.query<DbActivityTask>(
+      `WITH picked AS (
+         SELECT token FROM activity_tasks WHERE activity_arn = $1 AND status = 'scheduled'
+         ORDER BY created_ms LIMIT 1 FOR UPDATE SKIP LOCKED),
+       claimed AS (
+         UPDATE activity_tasks SET status = 'started', started_ms = $2, worker_name = $3
+         FROM picked WHERE activity_tasks.token = picked.token RETURNING activity_tasks.*),
+       wake AS (
+         INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
+         SELECT execution_arn, $4, NULL, 'taskStarted',
+           json_build_object('kind', 'taskStarted', 'token', token, 'workerName', $3::text, 'startedMs', $2::bigint)::text
+         FROM claimed)
+       SELECT * FROM claimed`,
+      [activityArn, nowMs, workerName, startDueMs],
+    );
+    return rows[0];
   }
 
   async getActivityTask(token: string): Promise<DbActivityTask | undefined> {
@@ -479,16 +484,18 @@ export class PostgresStore implements Store {
   }
 
   async closeActivityTask(token: string, reason: string, wake: NewInboxRow): Promise<boolean> {
-    return this.transaction(async (client) => {
-      const closed = await client.query(
-        `UPDATE activity_tasks SET status = 'closed', closed_reason = $1 WHERE token = $2 AND status <> 'closed'`,
-        [reason, token],
-      );
-      if (closed.rowCount === 0) return false;
-      await client.query(`DELETE FROM inbox WHERE token = $1 AND kind IN ('taskTimeout', 'heartbeat')`, [token]);
-      await this.insertInbox(client, [wake]);
-      return true;
-    });
+    // One statement: the timers go and the outcome's wake comes only if this closed the task.
+    const { rows } = await this.pool.query(
+      `WITH closed AS (
+         UPDATE activity_tasks SET status = 'closed', closed_reason = $1 WHERE token = $2 AND status <> 'closed' RETURNING token),
+       timers AS (
+         DELETE FROM inbox WHERE token = $2 AND kind IN ('taskTimeout', 'heartbeat') AND EXISTS (SELECT 1 FROM closed)),
+       outcome AS (
+         INSERT INTO inbox (execution_arn, due_ms, token, kind, wake) SELECT $3, $4, $5, $6, $7 FROM closed)
+       SELECT token FROM closed`,
+      [reason, token, wake.execution_arn, wake.due_ms, wake.token, wake.kind, wake.wake],
+    );
+    return rows.length === 1;
   }
 
   async openTasksOfResources(prefix: string): Promise<DbActivityTask[]> {
