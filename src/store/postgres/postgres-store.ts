@@ -54,6 +54,7 @@ export interface PostgresStoreOptions {
 
 /** The default schema of the engine's tables. */
 export const DEFAULT_POSTGRES_SCHEMA = 'inlet';
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 /** A schema name that needs no quoting anywhere (it also goes into the connection's search_path). */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -396,7 +397,9 @@ export class PostgresStore implements Store {
     const ended = e.status !== 'RUNNING';
     const closing = new Map(commit.closedTasks.map((t) => [t.token, t.reason]));
     const events = commit.events.map((event) => ({ event, ...moveOutOfLine(event.details) }));
-    const payloads = events.flatMap((x) => x.payloads);
+    // PostgreSQL's text is UTF-8, and its JSON refuses a lone surrogate: one becomes U+FFFD, as
+    // encoding the string to UTF-8 would make it anyway. (Event details are JSON text, escaped.)
+    const payloads = events.flatMap((x) => x.payloads).map(({ hash, body }) => ({ hash, body: body.replace(LONE_SURROGATE, '\ufffd') }));
     const inbox = ended ? [] : commit.newInbox;
     const tasks = commit.newTasks.map((t) => {
       const reason = closing.get(t.token) ?? (ended ? 'aborted' : undefined);
@@ -406,6 +409,9 @@ export class PostgresStore implements Store {
     const announce = [...new Set(tasks.filter((t) => t.status === 'scheduled').map((t) => `${this.node} ${t.activity_arn}`))];
     const params: unknown[] = [];
     const $ = (value: unknown, type = ''): string => `$${params.push(value)}${type}`;
+    // Rows travel as one JSON parameter each: JSON.stringify is native, where pg would escape
+    // every element of an array literal in JavaScript (a wide Map's thousands of events).
+    const rows = (list: readonly object[]): string => $(JSON.stringify(list), '::json');
     const arn = $(commit.executionArn);
     const consumed = $(commit.consumedInbox, '::bigint[]');
     const closedTokens = $([...closing.keys()], '::text[]');
@@ -415,25 +421,20 @@ export class PostgresStore implements Store {
               version = version + 1
             WHERE arn = ${arn} AND version = ${$(commit.expectedVersion)} RETURNING id),
       p AS (INSERT INTO payloads (hash, body)
-            SELECT x.hash, x.body FROM e, unnest(${$(payloads.map((x) => x.hash), '::text[]')}, ${$(payloads.map((x) => x.body), '::text[]')}) AS x(hash, body)
+            SELECT x.hash, x.body FROM e, json_to_recordset(${rows(payloads)}) AS x(hash text, body text)
             ON CONFLICT (hash) DO NOTHING),
       h AS (INSERT INTO history (execution_id, id, type, timestamp_ms, previous_event_id, details)
-            SELECT e.id, x.id, x.type, x.ts, x.prev, x.details FROM e, unnest(
-              ${$(events.map((x) => x.event.id), '::int[]')}, ${$(events.map((x) => x.event.type), '::text[]')},
-              ${$(events.map((x) => x.event.timestamp_ms), '::bigint[]')}, ${$(events.map((x) => x.event.previous_event_id), '::int[]')},
-              ${$(events.map((x) => x.details), '::text[]')}) AS x(id, type, ts, prev, details)),
+            SELECT e.id, x.id, x.type, x.timestamp_ms, x.previous_event_id, x.details
+            FROM e, json_to_recordset(${rows(events.map(({ event, details }) => ({ ...event, details })))})
+              AS x(id int, type text, timestamp_ms bigint, previous_event_id int, details text)),
       c AS (DELETE FROM inbox WHERE id = ANY(${consumed}) AND EXISTS (SELECT 1 FROM e)),
       i AS (INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
-            SELECT ${arn}, x.due, x.token, x.kind, x.wake FROM e, unnest(
-              ${$(inbox.map((r) => r.due_ms), '::bigint[]')}, ${$(inbox.map((r) => r.token), '::text[]')},
-              ${$(inbox.map((r) => r.kind), '::text[]')}, ${$(inbox.map((r) => r.wake), '::text[]')}) AS x(due, token, kind, wake)),
+            SELECT ${arn}, x.due_ms, x.token, x.kind, x.wake
+            FROM e, json_to_recordset(${rows(inbox)}) AS x(due_ms bigint, token text, kind text, wake text)),
       t AS (INSERT INTO activity_tasks (token, activity_arn, execution_arn, input, status, closed_reason, created_ms, heartbeat_seconds)
-            SELECT x.token, x.activity, x.execution, x.input, x.status, x.reason, x.created, x.heartbeat FROM e, unnest(
-              ${$(tasks.map((t) => t.token), '::text[]')}, ${$(tasks.map((t) => t.activity_arn), '::text[]')},
-              ${$(tasks.map((t) => t.execution_arn), '::text[]')}, ${$(tasks.map((t) => t.input), '::text[]')},
-              ${$(tasks.map((t) => t.status), '::text[]')}, ${$(tasks.map((t) => t.reason), '::text[]')},
-              ${$(tasks.map((t) => t.created_ms), '::bigint[]')}, ${$(tasks.map((t) => t.heartbeat_seconds), '::int[]')})
-              AS x(token, activity, execution, input, status, reason, created, heartbeat)),
+            SELECT x.token, x.activity_arn, x.execution_arn, x.input, x.status, x.reason, x.created_ms, x.heartbeat_seconds
+            FROM e, json_to_recordset(${rows(tasks)}) AS x(token text, activity_arn text, execution_arn text, input text,
+              status text, reason text, created_ms bigint, heartbeat_seconds int)),
       k AS (UPDATE activity_tasks SET status = 'closed', closed_reason = x.reason
             FROM e, unnest(${closedTokens}, ${$([...closing.values()], '::text[]')}) AS x(token, reason)
             WHERE activity_tasks.token = x.token AND activity_tasks.status <> 'closed'),
