@@ -26,6 +26,11 @@ export type ThreadResult = { ok: true; output: unknown } | { ok: false; error?: 
 /** A Map state's progress through its items. */
 export interface MapProgress {
   items: unknown[];
+  /**
+   * Where `items` lies in the suspension's input (object keys and array indexes from it), when
+   * they are that array's very elements: a stored runtime then writes the path, not the items.
+   */
+  itemsAt?: (string | number)[];
   next: number;
   active: number;
   failures: number;
@@ -92,28 +97,40 @@ export interface ExecutionRuntime {
 }
 
 /**
- * A runtime as text for a store. A suspended thread's `current.input` is the very value its
- * suspension holds (the same state's raw input), so it is written once: a wide Map's input
- * would otherwise be stored, and rewritten on every advance, one time more.
+ * A runtime as text for a store, with each value a wide Map carries written once: a suspended
+ * thread's `current.input` is the very value its suspension holds (the same state's raw input),
+ * and a Map's items are usually the elements of an array inside that input. Written out in
+ * full they would be stored, and rewritten on every advance, two and three times.
  */
 export function serializeRuntime(rt: ExecutionRuntime): string {
-  const restore: [ThreadRecord, NonNullable<ThreadRecord['current']>][] = [];
+  const undo: (() => void)[] = [];
   for (const thread of Object.values(rt.threads)) {
     const current = thread.current;
     const at = thread.at;
     if (current !== undefined && 'suspension' in at && at.suspension.stateName === current.stateName && at.suspension.input === current.input) {
-      restore.push([thread, current]);
+      undo.push(() => (thread.current = current));
       thread.current = { stateName: current.stateName, [SAME_AS_SUSPENSION]: true } as unknown as NonNullable<ThreadRecord['current']>;
+    }
+    const itemsAt = at.kind === 'map' ? at.progress.itemsAt : undefined;
+    if (at.kind === 'map' && itemsAt !== undefined) {
+      const { progress } = at;
+      const items = progress.items;
+      // Only while the array in the input still holds these very items.
+      const source = valueAt(at.suspension.input, itemsAt);
+      if (Array.isArray(source) && source.length === items.length && source.every((item, i) => item === items[i])) {
+        undo.push(() => (progress.items = items));
+        progress.items = ITEMS_IN_INPUT as unknown as unknown[];
+      }
     }
   }
   try {
     return JSON.stringify(rt);
   } finally {
-    for (const [thread, current] of restore) thread.current = current;
+    for (const restore of undo) restore();
   }
 }
 
-/** Reads back what {@link serializeRuntime} wrote, sharing the input again. */
+/** Reads back what {@link serializeRuntime} wrote, sharing the input and the items again. */
 export function parseRuntime(text: string): ExecutionRuntime {
   const rt = JSON.parse(text) as ExecutionRuntime;
   for (const thread of Object.values(rt.threads)) {
@@ -121,8 +138,37 @@ export function parseRuntime(text: string): ExecutionRuntime {
     if (current?.[SAME_AS_SUSPENSION] === true && 'suspension' in thread.at) {
       thread.current = { stateName: current.stateName, input: thread.at.suspension.input };
     }
+    const at = thread.at;
+    if (at.kind === 'map' && (at.progress.items as unknown) === ITEMS_IN_INPUT && at.progress.itemsAt !== undefined) {
+      at.progress.items = [...(valueAt(at.suspension.input, at.progress.itemsAt) as unknown[])];
+    }
   }
   return rt;
+}
+
+/** Stands for a Map's items in a stored runtime when they are found at `itemsAt` in its input. */
+const ITEMS_IN_INPUT = '$inletItemsInInput';
+
+/** The value at `path` (keys and indexes) inside `value`, or undefined. */
+function valueAt(value: unknown, path: readonly (string | number)[]): unknown {
+  let at = value;
+  for (const step of path) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string | number, unknown>)[step];
+  }
+  return at;
+}
+
+/** The path (keys and indexes) of `target` itself inside `value`, searched depth first; undefined if absent. */
+function pathTo(value: unknown, target: object): (string | number)[] | undefined {
+  if (value === target) return [];
+  if (value === null || typeof value !== 'object') return undefined;
+  const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+  for (const [key, child] of entries) {
+    const below = pathTo(child, target);
+    if (below !== undefined) return [key, ...below];
+  }
+  return undefined;
 }
 
 /** Marks a stored `current` whose input is its thread's suspension input. */
@@ -539,6 +585,8 @@ class Advancer {
           toleratedFailurePercentage: effect.toleratedFailurePercentage,
           distributed: effect.distributed,
         };
+        const itemsAt = effect.source === undefined ? undefined : pathTo(effect.suspension.input, effect.source);
+        if (itemsAt !== undefined) progress.itemsAt = itemsAt;
         thread.at = { kind: 'map', enteredEventId, suspension: effect.suspension, progress };
         if (effect.distributed) {
           const parts = String(this.ctx.execution.Id ?? '').split(':');

@@ -83,6 +83,8 @@ export type Effect =
       kind: 'map';
       events: HistoryEventDraftWithLink[];
       items: unknown[];
+      /** The array the items were read from, when they are its very elements (no ItemSelector). */
+      source?: unknown[];
       /** Index of the processor among the state's children in the compiled machine. */
       maxConcurrency: number;
       toleratedFailureCount: number;
@@ -571,6 +573,7 @@ async function startMap(
     kind: 'map',
     events: [startedEvent],
     items: selected,
+    ...(map.itemSelector ? {} : { source: items }),
     maxConcurrency,
     toleratedFailureCount,
     toleratedFailurePercentage,

@@ -151,6 +151,50 @@ void describe('timers across restarts', { concurrency: true }, () => {
     });
   });
 
+  void test('a Map suspended by one engine carries on in the next with its items, stored once inside its input', async () => {
+    await withFile(async (file, opened) => {
+      const first = await openEngine(file);
+      opened.push(first);
+      const activityArn = await createActivity(first.sfn, 'shipper');
+      const machine = await createMachine(first.sfn, 'shipper', {
+        StartAt: 'Each',
+        States: {
+          Each: {
+            Type: 'Map',
+            InputPath: '$.order',
+            ItemsPath: '$.lines',
+            MaxConcurrency: 2,
+            ItemProcessor: { StartAt: 'Ship', States: { Ship: { Type: 'Task', Resource: activityArn, End: true } } },
+            End: true,
+          },
+        },
+      });
+      const lines = Array.from({ length: 40 }, (_, i) => ({ sku: `sku-${i}`, note: 'x'.repeat(200) }));
+      const input = JSON.stringify({ order: { id: 7, lines } });
+      const { executionArn } = await first.sfn.startExecution({ stateMachineArn: machine, input });
+      const shipped: unknown[] = [];
+      const ship = async (open: OpenEngine) => {
+        const task = await takeTask(open.sfn, activityArn);
+        shipped.push(task.input);
+        await open.sfn.sendTaskSuccess({ taskToken: task.taskToken, output: JSON.stringify((task.input as { sku: string }).sku) });
+      };
+      for (let i = 0; i < 5; i++) await ship(first);
+      // The lines are written once, inside the input, not again as the Map's items.
+      const stored = await first.store.getExecution(executionArn);
+      assert.ok((stored?.runtime.length ?? 0) < 1.5 * input.length, `runtime of ${stored?.runtime.length} bytes for ${input.length} of input`);
+      await first.stop();
+      opened.pop();
+
+      const second = await openEngine(file);
+      opened.push(second);
+      for (let i = 5; i < lines.length; i++) await ship(second);
+      const { end } = await finished(second, executionArn, 5000);
+      assert.equal(end.status, 'SUCCEEDED');
+      assert.deepEqual(shipped.map((line) => (line as { sku: string }).sku).sort(), lines.map((l) => l.sku).sort());
+      assert.deepEqual(JSON.parse(end.output ?? 'null'), lines.map((l) => l.sku));
+    });
+  });
+
   void test('a Map suspended by one engine and failed in the next redrives with its input intact', async () => {
     await withFile(async (file, opened) => {
       const first = await openEngine(file);
