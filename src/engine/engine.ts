@@ -74,6 +74,10 @@ export function isWellFormedToken(token: string): boolean {
   return /^[A-Za-z0-9_-]{43}$/.test(token);
 }
 
+/** After an advance throws, its execution waits this long before the next try, doubling each time. */
+const FAILED_ADVANCE_FIRST_DELAY_MS = 500;
+const FAILED_ADVANCE_MAX_DELAY_MS = 60_000;
+
 /** See the module comment. */
 export class Engine {
   readonly store: Store;
@@ -132,6 +136,9 @@ export class Engine {
     await this.loopDone;
     await Promise.allSettled([...this.localTasks]);
   }
+
+  /** Executions whose last advance threw, and when to try them again. */
+  private readonly failing = new Map<string, { retryAt: number; delayMs: number }>();
 
   /** Stops the store's announcements of other engines' tasks, when it makes them. */
   private stopListening: (() => Promise<void>) | undefined;
@@ -200,16 +207,26 @@ export class Engine {
         list.push(row);
         byExecution.set(row.execution_arn, list);
       }
+      let advanced = 0;
       for (const [arn, list] of byExecution) {
+        const failing = this.failing.get(arn);
+        if (failing !== undefined && failing.retryAt > Date.now()) continue;
+        advanced++;
         try {
           await this.advanceExecution(arn, list);
+          this.failing.delete(arn);
         } catch (e) {
-          // An advance that cannot run is a bug, not a reason to stop every other execution.
-          console.error(`inlet engine: advancing ${arn} failed:`, e);
+          // An advance that cannot run is a bug (or a value the store refuses), not a reason to
+          // stop every other execution, nor to retry it as fast as the loop turns.
+          const delayMs = Math.min(2 * (failing?.delayMs ?? FAILED_ADVANCE_FIRST_DELAY_MS / 2), FAILED_ADVANCE_MAX_DELAY_MS);
+          this.failing.set(arn, { retryAt: Date.now() + delayMs, delayMs });
+          console.error(`inlet engine: advancing ${arn} failed (next try in ${delayMs} ms):`, e);
         }
         // SQLite calls are synchronous: let HTTP requests, heartbeats and pollers in between executions.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
+      // Everything due belongs to executions waiting out a failure: wait too, not spin.
+      if (advanced === 0) await new Promise<void>((resolve) => setTimeout(resolve, 100));
     }
   }
 

@@ -181,6 +181,10 @@ export interface Store {
   addInbox(rows: NewInboxRow[]): Promise<void>;
   /** Moves the due time of the inbox rows of `token` and `kind` (a heartbeat). */
   postponeTimer(token: string, kind: string, dueMs: number): Promise<void>;
+  /**
+   * Writes an advance, or nothing and false when the execution's version moved on or one of the
+   * consumed inbox rows is gone (another engine applied it first).
+   */
   commitAdvance(commit: AdvanceCommit): Promise<boolean>;
 
   /**

@@ -2,7 +2,8 @@
  * Two engines sharing one PostgreSQL schema, as two Inlet nodes would: the work one schedules
  * reaches the other's workers through the database. A task scheduled by one engine must reach a
  * worker long-polling the other at once (LISTEN/NOTIFY), not at the poll's next look a second
- * later; and the execution must carry on whichever engine hears the worker's answer.
+ * later; the execution must carry on whichever engine hears the worker's answer; and when both
+ * engines' loops take the same due wake-up, only one may apply it.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,6 +59,40 @@ void describe('two engines on one PostgreSQL database', () => {
           median < POLL_RECHECK_MS / 4,
           `start on A → task in B's worker's hands took ${latencies.map((l) => Math.round(l)).join(', ')} ms; the median should be far under a poll's second`,
         );
+      } finally {
+        await a.engine.stop();
+        await b.engine.stop();
+      }
+    });
+  });
+
+  void test('both engines take every due wake-up, yet each is applied exactly once', async () => {
+    await withDatabase(postgres, async (storeA, db) => {
+      const a = await startEngine(storeA);
+      const b = await startEngine(await db.open());
+      try {
+        const { stateMachineArn } = await a.sfn.createStateMachine({
+          name: 'pause',
+          roleArn: ROLE_ARN,
+          definition: JSON.stringify({
+            StartAt: 'Note',
+            States: { Note: { Type: 'Pass', Next: 'Pause' }, Pause: { Type: 'Wait', Seconds: 1, Next: 'Done' }, Done: { Type: 'Pass', End: true } },
+          }),
+        });
+        // Started through both APIs at once: each engine's loop sees every start and every timer.
+        const arns = await Promise.all(
+          Array.from({ length: 100 }, async (_, i) =>
+            (await (i % 2 === 0 ? a : b).sfn.startExecution({ stateMachineArn, input: JSON.stringify({ i }) })).executionArn,
+          ),
+        );
+        for (const executionArn of arns) {
+          assert.equal((await a.engine.waitForEnd(executionArn, 10_000)).status, 'SUCCEEDED');
+          const { events } = await a.sfn.getExecutionHistory({ executionArn, maxResults: 1000 });
+          const types = events.map((e) => e.type);
+          assert.equal(types.filter((t) => t === 'ExecutionStarted').length, 1, `${executionArn} started once`);
+          assert.equal(types.filter((t) => t === 'WaitStateExited').length, 1, `${executionArn} waited once`);
+          assert.deepEqual(events.map((e) => e.id), events.map((_, i) => i + 1));
+        }
       } finally {
         await a.engine.stop();
         await b.engine.stop();

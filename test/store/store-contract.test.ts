@@ -649,6 +649,40 @@ function storeContract(backend: StoreBackend): void {
       });
     });
 
+    void test('a commit whose consumed wake-up another engine already applied is refused, even at the current version', async () => {
+      await withDatabase(backend, async (store) => {
+        const exec = execution('raced');
+        assert.equal(await store.insertExecution(exec, [wake(exec.arn, T0, 'start')]), true);
+        const [start] = await inboxOf(store, exec.arn);
+        assert.ok(start);
+        // Engine A applies the start; engine B read the same row before A's commit but the
+        // execution only after it, so B's commit carries the new version and the stale row.
+        const after = await commit(store, exec, { events: [historyEvent(exec.arn, 1)], consumedInbox: [start.id] });
+        const late = commitOf(after, { events: [historyEvent(exec.arn, 2)], consumedInbox: [start.id] });
+        assert.equal(await store.commitAdvance(late), false);
+        assert.deepEqual(await store.getExecution(exec.arn), after);
+        assert.deepEqual(ids(await allHistory(store, exec.arn)), [1]);
+      });
+    });
+
+    void test('a task started and closed in the same commit leaves no timers behind', async () => {
+      await withDatabase(backend, async (store) => {
+        const exec = await running(store, 'quick-task');
+        const work = `${ACTIVITY_PREFIX}work`;
+        await commit(store, exec, {
+          newTasks: [task('quick', work, exec.arn, T0)],
+          newInbox: [
+            wake(exec.arn, T0 + 60_000, 'taskTimeout', 'quick'),
+            wake(exec.arn, T0 + 10_000, 'heartbeat', 'quick'),
+            wake(exec.arn, T0 + 5_000, 'wait'),
+          ],
+          closedTasks: [{ token: 'quick', reason: 'aborted' }],
+        });
+        assert.deepEqual((await inboxOf(store, exec.arn)).map((r) => r.kind), ['wait']);
+        assert.equal((await store.getActivityTask('quick'))?.status, 'closed');
+      });
+    });
+
     void test('an advance that ends the execution deletes its inbox and aborts its open tasks, and touches no other execution', async () => {
       await withDatabase(backend, async (store) => {
         const exec = await running(store, 'ending');

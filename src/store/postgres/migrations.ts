@@ -1,7 +1,9 @@
 /**
  * The engine's tables on PostgreSQL (namespace `engine`), in the schema the store was opened
  * with. The same tables and keys as on SQLite (src/store/sqlite/migrations.ts) in their final
- * shape: timestamps are epoch milliseconds (BIGINT), JSON is text, and the ids SQLite derives
+ * shape: times are epoch milliseconds and durations seconds, as DOUBLE PRECISION (what a
+ * JavaScript number is: whole numbers exact to 2^53, and a fraction where a definition gives
+ * one, as SQLite keeps it), JSON is text, and the ids SQLite derives
  * by hand are identity columns, which concurrent engines can take without racing. Names, ARNs
  * and tag keys that pages are ordered by compare bytewise (`COLLATE "C"`), as SQLite does, so
  * list pages come in the same order whatever the database's locale.
@@ -19,8 +21,8 @@ export const postgresEngineMigrations: MigrationSet = {
       definition TEXT NOT NULL,
       role_arn TEXT NOT NULL,
       type TEXT NOT NULL,
-      created_ms BIGINT NOT NULL,
-      updated_ms BIGINT NOT NULL,
+      created_ms DOUBLE PRECISION NOT NULL,
+      updated_ms DOUBLE PRECISION NOT NULL,
       revision INTEGER NOT NULL,
       description TEXT NOT NULL DEFAULT ''
     );
@@ -30,14 +32,14 @@ export const postgresEngineMigrations: MigrationSet = {
       version INTEGER NOT NULL,
       definition TEXT NOT NULL,
       role_arn TEXT NOT NULL,
-      created_ms BIGINT NOT NULL,
+      created_ms DOUBLE PRECISION NOT NULL,
       description TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX state_machine_versions_by_machine ON state_machine_versions (state_machine_arn, version);
     CREATE TABLE activities (
       arn TEXT PRIMARY KEY,
       name TEXT COLLATE "C" NOT NULL UNIQUE,
-      created_ms BIGINT NOT NULL
+      created_ms DOUBLE PRECISION NOT NULL
     );
     CREATE TABLE executions (
       id BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
@@ -50,14 +52,14 @@ export const postgresEngineMigrations: MigrationSet = {
       output TEXT,
       error TEXT,
       cause TEXT,
-      start_ms BIGINT NOT NULL,
-      stop_ms BIGINT,
+      start_ms DOUBLE PRECISION NOT NULL,
+      stop_ms DOUBLE PRECISION,
       definition TEXT NOT NULL,
       role_arn TEXT NOT NULL,
       runtime TEXT NOT NULL,
       transitions INTEGER NOT NULL DEFAULT 0,
       redrive_count INTEGER NOT NULL DEFAULT 0,
-      redrive_ms BIGINT,
+      redrive_ms DOUBLE PRECISION,
       version INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX executions_by_machine ON executions (state_machine_arn, start_ms DESC, arn);
@@ -67,7 +69,7 @@ export const postgresEngineMigrations: MigrationSet = {
       execution_id BIGINT NOT NULL,
       id INTEGER NOT NULL,
       type TEXT NOT NULL,
-      timestamp_ms BIGINT NOT NULL,
+      timestamp_ms DOUBLE PRECISION NOT NULL,
       previous_event_id INTEGER NOT NULL,
       details TEXT,
       PRIMARY KEY (execution_id, id)
@@ -75,7 +77,7 @@ export const postgresEngineMigrations: MigrationSet = {
     CREATE TABLE inbox (
       id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       execution_arn TEXT NOT NULL,
-      due_ms BIGINT NOT NULL,
+      due_ms DOUBLE PRECISION NOT NULL,
       token TEXT,
       kind TEXT NOT NULL,
       wake TEXT NOT NULL
@@ -90,10 +92,10 @@ export const postgresEngineMigrations: MigrationSet = {
       input TEXT NOT NULL,
       status TEXT NOT NULL,
       closed_reason TEXT,
-      created_ms BIGINT NOT NULL,
-      started_ms BIGINT,
+      created_ms DOUBLE PRECISION NOT NULL,
+      started_ms DOUBLE PRECISION,
       worker_name TEXT,
-      heartbeat_seconds INTEGER
+      heartbeat_seconds DOUBLE PRECISION
     );
     CREATE INDEX activity_tasks_queue ON activity_tasks (activity_arn, status, created_ms);
     CREATE INDEX activity_tasks_by_execution ON activity_tasks (execution_arn);

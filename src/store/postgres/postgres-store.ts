@@ -54,7 +54,19 @@ export interface PostgresStoreOptions {
 
 /** The default schema of the engine's tables. */
 export const DEFAULT_POSTGRES_SCHEMA = 'inlet';
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * A free-form string as PostgreSQL text can hold it: text is UTF-8 without NUL, so U+0000 and
+ * lone surrogates become U+FFFD (encoding to UTF-8 would make the surrogates that anyway; the
+ * NUL would make the whole statement fail, again on every retry). JSON text needs none of this:
+ * it escapes both.
+ */
+function storable(value: string): string;
+function storable(value: string | null): string | null;
+function storable(value: string | null): string | null {
+  return value === null ? null : value.replace(UNSTORABLE, '\ufffd');
+}
 /** A schema name that needs no quoting anywhere (it also goes into the connection's search_path). */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -84,19 +96,16 @@ export async function openPostgresStore(options: PostgresStoreOptions = {}): Pro
   if (!SCHEMA_NAME.test(schema)) {
     throw new RangeError(`schema '${schema}' must be lower-case letters, digits and '_', starting with a letter or '_'`);
   }
-  const connection: pg.ClientConfig = {
-    ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
-    // Every connection works in the schema: the SQL names its tables unqualified.
-    options: `-c search_path=${schema}`,
-    types,
-  };
+  const connection: pg.ClientConfig = { ...withSearchPath(options.connectionString, schema), types };
   const pool = new pg.Pool({ ...connection, max: options.max ?? 10 });
-  // An idle connection that breaks (the server restarted) is dropped by the pool; without a
-  // listener its error would crash the process.
+  // A connection that breaks (the server restarted) must not crash the process: an idle one is
+  // dropped by the pool, and one checked out fails its query, which the caller sees; without
+  // these listeners the error event itself would be unhandled.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const client = await pool.connect();
   try {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await createSchema(client, schema);
     await migratePostgres(client, postgresEngineMigrations);
   } catch (err) {
     client.release();
@@ -105,6 +114,37 @@ export async function openPostgresStore(options: PostgresStoreOptions = {}): Pro
   }
   client.release();
   return new PostgresStore(pool, schema, connection);
+}
+
+/**
+ * The connection settings with the schema as the search path (the SQL names its tables
+ * unqualified). An `options` parameter in the URL would replace a startup option given beside
+ * it, so it is taken out of the URL and the two are joined.
+ */
+function withSearchPath(connectionString: string | undefined, schema: string): pg.ClientConfig {
+  const searchPath = `-c search_path=${schema}`;
+  if (connectionString === undefined) return { options: searchPath };
+  const url = new URL(connectionString);
+  const given = url.searchParams.get('options');
+  url.searchParams.delete('options');
+  return { connectionString: url.toString(), options: given === null ? searchPath : `${given} ${searchPath}` };
+}
+
+/**
+ * Creates the schema unless it exists: looked up first, so a role that only owns a schema a DBA
+ * made for it needs no CREATE on the database, and a creation raced by another engine starting
+ * at the same moment counts as done.
+ */
+async function createSchema(client: Client, schema: string): Promise<void> {
+  const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+  if (found.rows.length > 0) return;
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // duplicate_schema, or the catalog's unique index when both creations ran at once.
+    if (code !== '42P06' && code !== '23505') throw err;
+  }
 }
 
 /** `$1, $2, …` for the `count` parameters after the first `from`. */
@@ -141,22 +181,50 @@ export class PostgresStore implements Store {
   async listen(onWake: (wake: StoreWake) => void): Promise<() => Promise<void>> {
     let client: pg.Client | undefined;
     let closed = false;
+    let reconnecting = false;
+    /** Tries again, waiting longer each time (1 s to 30 s), until it listens or is closed. */
+    const reconnect = async (): Promise<void> => {
+      if (reconnecting) return;
+      reconnecting = true;
+      for (let wait = 1000; !closed; wait = Math.min(wait * 2, 30_000)) {
+        await new Promise((resolve) => setTimeout(resolve, wait).unref());
+        if (closed) break;
+        try {
+          await connect();
+          break;
+        } catch {
+          // The database is still away; the pollers' own looks find the tasks meanwhile.
+        }
+      }
+      reconnecting = false;
+    };
     const connect = async (): Promise<void> => {
-      const next = new pg.Client(this.connection);
+      const next = new pg.Client({ ...this.connection, keepAlive: true });
       next.on('notification', (message) => {
         const [node, activityArn] = (message.payload ?? '').split(' ');
         if (node !== this.node && activityArn) onWake({ kind: 'task', activityArn });
       });
       next.on('error', () => {
         void next.end().catch(() => undefined);
-        if (!closed) setTimeout(() => void connect().catch(() => undefined), 1000).unref();
+        if (client === next) client = undefined;
+        if (!closed) void reconnect();
       });
-      await next.connect();
-      await next.query(`LISTEN ${this.channel}`);
+      try {
+        await next.connect();
+        await next.query(`LISTEN ${this.channel}`);
+      } catch (err) {
+        await next.end().catch(() => undefined);
+        throw err;
+      }
       if (closed) await next.end();
       else client = next;
     };
-    await connect();
+    try {
+      await connect();
+    } catch (err) {
+      closed = true;
+      throw err;
+    }
     return async () => {
       closed = true;
       await client?.end().catch(() => undefined);
@@ -174,16 +242,18 @@ export class PostgresStore implements Store {
   /** Runs `work` in one transaction; a thrown error rolls it back, and so does a false result. */
   private async transaction<T>(work: (client: Client) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await work(client);
       await client.query(result === false ? 'ROLLBACK' : 'COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that cannot even roll back is not given back to the pool.
+      await client.query('ROLLBACK').catch((rollback: unknown) => (broken = rollback instanceof Error ? rollback : new Error(String(rollback))));
       throw err;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -193,7 +263,7 @@ export class PostgresStore implements Store {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (arn) DO UPDATE SET definition = excluded.definition, role_arn = excluded.role_arn,
          updated_ms = excluded.updated_ms, revision = excluded.revision, description = excluded.description`,
-      [sm.arn, sm.name, sm.definition, sm.role_arn, sm.type, sm.created_ms, sm.updated_ms, sm.revision, sm.description],
+      [sm.arn, sm.name, sm.definition, sm.role_arn, sm.type, sm.created_ms, sm.updated_ms, sm.revision, storable(sm.description)],
     );
   }
 
@@ -221,7 +291,7 @@ export class PostgresStore implements Store {
     await this.pool.query(
       `INSERT INTO state_machine_versions (arn, state_machine_arn, version, definition, role_arn, created_ms, description)
        VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [version.arn, version.state_machine_arn, version.version, version.definition, version.role_arn, version.created_ms, version.description],
+      [version.arn, version.state_machine_arn, version.version, version.definition, version.role_arn, version.created_ms, storable(version.description)],
     );
   }
 
@@ -271,10 +341,10 @@ export class PostgresStore implements Store {
          VALUES (${placeholders(18)}) ON CONFLICT (arn) DO NOTHING RETURNING arn),
        i AS (
          INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
-         SELECT x.arn, x.due, x.token, x.kind, x.wake FROM e, unnest($19::text[], $20::bigint[], $21::text[], $22::text[], $23::text[])
+         SELECT x.arn, x.due, x.token, x.kind, x.wake FROM e, unnest($19::text[], $20::float8[], $21::text[], $22::text[], $23::text[])
            AS x(arn, due, token, kind, wake))
        SELECT arn FROM e`,
-      [e.arn, e.state_machine_arn, e.started_with_arn, e.name, e.status, e.input, e.output, e.error, e.cause, e.start_ms,
+      [e.arn, e.state_machine_arn, e.started_with_arn, e.name, e.status, e.input, e.output, storable(e.error), storable(e.cause), e.start_ms,
         e.stop_ms, e.definition, e.role_arn, e.runtime, e.transitions, e.redrive_count, e.redrive_ms, e.version,
         inbox.map((r) => r.execution_arn), inbox.map((r) => r.due_ms), inbox.map((r) => r.token), inbox.map((r) => r.kind),
         inbox.map((r) => r.wake)],
@@ -332,7 +402,7 @@ export class PostgresStore implements Store {
       const sets = entries.map(([column], i) => `${column} = $${i + 3}`);
       const updated = await client.query(
         `UPDATE executions SET ${[...sets, 'version = version + 1'].join(', ')} WHERE arn = $1 AND version = $2`,
-        [arn, expectedVersion, ...entries.map(([, value]) => value)],
+        [arn, expectedVersion, ...entries.map(([, value]) => (typeof value === 'string' ? storable(value) : value))],
       );
       if (updated.rowCount === 0) return false;
       await this.insertInbox(client, inbox);
@@ -397,10 +467,12 @@ export class PostgresStore implements Store {
     const ended = e.status !== 'RUNNING';
     const closing = new Map(commit.closedTasks.map((t) => [t.token, t.reason]));
     const events = commit.events.map((event) => ({ event, ...moveOutOfLine(event.details) }));
-    // PostgreSQL's text is UTF-8, and its JSON refuses a lone surrogate: one becomes U+FFFD, as
-    // encoding the string to UTF-8 would make it anyway. (Event details are JSON text, escaped.)
-    const payloads = events.flatMap((x) => x.payloads).map(({ hash, body }) => ({ hash, body: body.replace(LONE_SURROGATE, '\ufffd') }));
-    const inbox = ended ? [] : commit.newInbox;
+    const payloads = events.flatMap((x) => x.payloads).map(({ hash, body }) => ({ hash, body: storable(body) }));
+    // A task started and closed in one advance leaves no timers: SQLite deletes them after
+    // inserting them, and here the delete cannot see this statement's own inserts.
+    const inbox = ended
+      ? []
+      : commit.newInbox.filter((r) => !(r.token !== null && closing.has(r.token) && (r.kind === 'taskTimeout' || r.kind === 'heartbeat')));
     const tasks = commit.newTasks.map((t) => {
       const reason = closing.get(t.token) ?? (ended ? 'aborted' : undefined);
       return { ...t, status: reason === undefined ? t.status : 'closed', reason: reason ?? null };
@@ -417,24 +489,26 @@ export class PostgresStore implements Store {
     const closedTokens = $([...closing.keys()], '::text[]');
     const sql = `WITH
       e AS (UPDATE executions SET status = ${$(e.status)}, runtime = ${$(e.runtime)}, transitions = ${$(e.transitions)},
-              output = ${$(e.output)}, error = ${$(e.error)}, cause = ${$(e.cause)}, stop_ms = ${$(e.stop_ms, '::bigint')},
+              output = ${$(e.output)}, error = ${$(storable(e.error))}, cause = ${$(storable(e.cause))}, stop_ms = ${$(e.stop_ms, '::float8')},
               version = version + 1
-            WHERE arn = ${arn} AND version = ${$(commit.expectedVersion)} RETURNING id),
+            WHERE arn = ${arn} AND version = ${$(commit.expectedVersion)}
+              AND (SELECT count(*) FROM inbox WHERE id = ANY(${consumed})) = cardinality(${consumed})
+            RETURNING id),
       p AS (INSERT INTO payloads (hash, body)
             SELECT x.hash, x.body FROM e, json_to_recordset(${rows(payloads)}) AS x(hash text, body text)
             ON CONFLICT (hash) DO NOTHING),
       h AS (INSERT INTO history (execution_id, id, type, timestamp_ms, previous_event_id, details)
             SELECT e.id, x.id, x.type, x.timestamp_ms, x.previous_event_id, x.details
             FROM e, json_to_recordset(${rows(events.map(({ event, details }) => ({ ...event, details })))})
-              AS x(id int, type text, timestamp_ms bigint, previous_event_id int, details text)),
+              AS x(id int, type text, timestamp_ms float8, previous_event_id int, details text)),
       c AS (DELETE FROM inbox WHERE id = ANY(${consumed}) AND EXISTS (SELECT 1 FROM e)),
       i AS (INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
             SELECT ${arn}, x.due_ms, x.token, x.kind, x.wake
-            FROM e, json_to_recordset(${rows(inbox)}) AS x(due_ms bigint, token text, kind text, wake text)),
+            FROM e, json_to_recordset(${rows(inbox)}) AS x(due_ms float8, token text, kind text, wake text)),
       t AS (INSERT INTO activity_tasks (token, activity_arn, execution_arn, input, status, closed_reason, created_ms, heartbeat_seconds)
             SELECT x.token, x.activity_arn, x.execution_arn, x.input, x.status, x.reason, x.created_ms, x.heartbeat_seconds
             FROM e, json_to_recordset(${rows(tasks)}) AS x(token text, activity_arn text, execution_arn text, input text,
-              status text, reason text, created_ms bigint, heartbeat_seconds int)),
+              status text, reason text, created_ms float8, heartbeat_seconds float8)),
       k AS (UPDATE activity_tasks SET status = 'closed', closed_reason = x.reason
             FROM e, unnest(${closedTokens}, ${$([...closing.values()], '::text[]')}) AS x(token, reason)
             WHERE activity_tasks.token = x.token AND activity_tasks.status <> 'closed'),
@@ -472,10 +546,10 @@ export class PostgresStore implements Store {
        wake AS (
          INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
          SELECT execution_arn, $4, NULL, 'taskStarted',
-           json_build_object('kind', 'taskStarted', 'token', token, 'workerName', $3::text, 'startedMs', $2::bigint)::text
+           json_build_object('kind', 'taskStarted', 'token', token, 'workerName', $3::text, 'startedMs', $2::float8)::text
          FROM claimed)
        SELECT * FROM claimed`,
-      [activityArn, nowMs, workerName, startDueMs],
+      [activityArn, nowMs, storable(workerName), startDueMs],
     );
     return rows[0];
   }
@@ -511,7 +585,7 @@ export class PostgresStore implements Store {
     await this.pool.query(
       `INSERT INTO tags (resource_arn, key, value) VALUES ${valuesRows(entries.length, 3)}
        ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value`,
-      entries.flatMap(([key, value]) => [arn, key, value]),
+      entries.flatMap(([key, value]) => [arn, storable(key), storable(value)]),
     );
   }
 

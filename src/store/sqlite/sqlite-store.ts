@@ -249,6 +249,10 @@ export class SqliteStore implements Store {
       for (const { token, reason } of commit.closedTasks) {
         if (reason === 'timed_out' && status.get(token) === 'closed') return false;
       }
+      // The wake-ups this advance applied must still be there: another engine on the same
+      // database may have applied them first (and moved the version on before this one read it).
+      const present = this.st('SELECT 1 FROM inbox WHERE id = ?').pluck();
+      for (const id of commit.consumedInbox) if (present.get(id) === undefined) return false;
       const executionId = this.st(
         `UPDATE executions SET status = @status, runtime = @runtime, transitions = @transitions, output = @output,
            error = @error, cause = @cause, stop_ms = @stop_ms, version = version + 1
