@@ -487,6 +487,10 @@ export class PostgresStore implements Store {
     const arn = $(commit.executionArn);
     const consumed = $(commit.consumedInbox, '::bigint[]');
     const closedTokens = $([...closing.keys()], '::text[]');
+    // Task rows before inbox rows, as an answer (closeActivityTask) takes them: the deletes wait
+    // for these counts, which PostgreSQL computes once, before their first row, by running the
+    // task updates to the end. Without it an abort racing a worker's answer could deadlock.
+    const tasksFirst = '(SELECT count(*) FROM k) + (SELECT count(*) FROM a) >= 0';
     const sql = `WITH
       e AS (UPDATE executions SET status = ${$(e.status)}, runtime = ${$(e.runtime)}, transitions = ${$(e.transitions)},
               output = ${$(e.output)}, error = ${$(storable(e.error))}, cause = ${$(storable(e.cause))}, stop_ms = ${$(e.stop_ms, '::float8')},
@@ -494,29 +498,30 @@ export class PostgresStore implements Store {
             WHERE arn = ${arn} AND version = ${$(commit.expectedVersion)}
               AND (SELECT count(*) FROM inbox WHERE id = ANY(${consumed})) = cardinality(${consumed})
             RETURNING id),
-      p AS (INSERT INTO payloads (hash, body)
+      ${payloads.length === 0 ? '' : `p AS (INSERT INTO payloads (hash, body)
             SELECT x.hash, x.body FROM e, json_to_recordset(${rows(payloads)}) AS x(hash text, body text)
-            ON CONFLICT (hash) DO NOTHING),
+            ON CONFLICT (hash) DO NOTHING),`}
       h AS (INSERT INTO history (execution_id, id, type, timestamp_ms, previous_event_id, details)
             SELECT e.id, x.id, x.type, x.timestamp_ms, x.previous_event_id, x.details
             FROM e, json_to_recordset(${rows(events.map(({ event, details }) => ({ ...event, details })))})
               AS x(id int, type text, timestamp_ms float8, previous_event_id int, details text)),
-      c AS (DELETE FROM inbox WHERE id = ANY(${consumed}) AND EXISTS (SELECT 1 FROM e)),
-      i AS (INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
-            SELECT ${arn}, x.due_ms, x.token, x.kind, x.wake
-            FROM e, json_to_recordset(${rows(inbox)}) AS x(due_ms float8, token text, kind text, wake text)),
       t AS (INSERT INTO activity_tasks (token, activity_arn, execution_arn, input, status, closed_reason, created_ms, heartbeat_seconds)
             SELECT x.token, x.activity_arn, x.execution_arn, x.input, x.status, x.reason, x.created_ms, x.heartbeat_seconds
             FROM e, json_to_recordset(${rows(tasks)}) AS x(token text, activity_arn text, execution_arn text, input text,
               status text, reason text, created_ms float8, heartbeat_seconds float8)),
       k AS (UPDATE activity_tasks SET status = 'closed', closed_reason = x.reason
             FROM e, unnest(${closedTokens}, ${$([...closing.values()], '::text[]')}) AS x(token, reason)
-            WHERE activity_tasks.token = x.token AND activity_tasks.status <> 'closed'),
-      r AS (DELETE FROM inbox WHERE ${ended ? 'execution_arn' : 'token'} = ${ended ? arn : `ANY(${closedTokens})`}
-              ${ended ? '' : "AND kind IN ('taskTimeout', 'heartbeat')"} AND NOT (id = ANY(${consumed})) AND EXISTS (SELECT 1 FROM e)),
+            WHERE activity_tasks.token = x.token AND activity_tasks.status <> 'closed' RETURNING activity_tasks.token),
       a AS (UPDATE activity_tasks SET status = 'closed', closed_reason = 'aborted'
             WHERE ${ended ? 'true' : 'false'} AND execution_arn = ${arn} AND status <> 'closed'
-              AND NOT (token = ANY(${closedTokens})) AND EXISTS (SELECT 1 FROM e)),
+              AND NOT (token = ANY(${closedTokens})) AND EXISTS (SELECT 1 FROM e) RETURNING token),
+      c AS (DELETE FROM inbox WHERE id = ANY(${consumed}) AND EXISTS (SELECT 1 FROM e) AND ${tasksFirst}),
+      i AS (INSERT INTO inbox (execution_arn, due_ms, token, kind, wake)
+            SELECT ${arn}, x.due_ms, x.token, x.kind, x.wake
+            FROM e, json_to_recordset(${rows(inbox)}) AS x(due_ms float8, token text, kind text, wake text)),
+      r AS (DELETE FROM inbox WHERE ${ended ? 'execution_arn' : 'token'} = ${ended ? arn : `ANY(${closedTokens})`}
+              ${ended ? '' : "AND kind IN ('taskTimeout', 'heartbeat')"} AND NOT (id = ANY(${consumed})) AND EXISTS (SELECT 1 FROM e)
+              AND ${tasksFirst}),
       n AS (SELECT pg_notify(${$(this.channel)}, x) FROM e, unnest(${$(announce, '::text[]')}) AS x)
     SELECT e.id, (SELECT count(*) FROM n) AS announced FROM e`;
     return { sql, params };
@@ -607,6 +612,11 @@ export class PostgresStore implements Store {
       if (rows.length === 0) return 0;
       await client.query('DELETE FROM history WHERE execution_id = ANY($1)', [rows.map((r) => r.id)]);
       await client.query('DELETE FROM activity_tasks WHERE execution_arn = ANY($1)', [rows.map((r) => r.arn)]);
+      // A commit that reuses a stored payload finds it by ON CONFLICT without locking the row, so
+      // this purge could delete one a history row it cannot yet see points to. The lock makes
+      // such commits (only those with payloads touch the table) wait for the purge, and the
+      // purge for them.
+      await client.query('LOCK TABLE payloads IN SHARE ROW EXCLUSIVE MODE');
       await client.query(`DELETE FROM payloads WHERE NOT EXISTS (SELECT 1 FROM history WHERE strpos(history.details, payloads.hash) > 0)`);
       return rows.length;
     });
