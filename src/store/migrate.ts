@@ -79,7 +79,8 @@ export async function migratePostgres(client: PostgresQueryable, set: MigrationS
     await client.query('COMMIT');
     return set.migrations.length;
   } catch (err) {
-    await client.query('ROLLBACK');
+    // The migration's own error is the one to see, not a failed rollback's on a broken connection.
+    await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
 }
