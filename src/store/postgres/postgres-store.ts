@@ -4,14 +4,15 @@
  * semantics as the SQLite store; what SQLite gets from its single writer, PostgreSQL gets from
  * row locks:
  *
- * - a commit is guarded by the execution row's version (`UPDATE … WHERE version = $n`), so two
- *   engines advancing one execution cannot both win: the loser's commit is refused and it
- *   re-reads, as on SQLite;
+ * - a commit is guarded by the execution row's version (`UPDATE … WHERE version = $n`) and by
+ *   the wake-ups it consumed still being there, so two engines advancing one execution cannot
+ *   both win, nor apply one wake-up twice: the loser's commit is refused and it re-reads;
  * - an activity task is claimed with `FOR UPDATE SKIP LOCKED`, so concurrent pollers, in one
  *   process or many, never get the same task and never wait on each other's claims;
  * - a timeout closing a task locks the task row first, so a worker's answer acknowledged at the
  *   same moment either lands before it (and the advance is redone with it) or after (and is
- *   refused as TaskTimedOut), never both.
+ *   refused as TaskTimedOut), never both; and every commit takes task rows before inbox rows,
+ *   as an answer does, so the two never deadlock.
  *
  * Several engines on one database hand each other work through the tables. A commit that
  * schedules activity tasks also `NOTIFY`s (delivered only if it commits), so a worker long-polling
@@ -67,6 +68,7 @@ function storable(value: string | null): string | null;
 function storable(value: string | null): string | null {
   return value === null ? null : value.replace(UNSTORABLE, '\ufffd');
 }
+
 /** A schema name that needs no quoting anywhere (it also goes into the connection's search_path). */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -78,7 +80,7 @@ const RESETTABLE = new Set([
   'status', 'output', 'error', 'cause', 'stop_ms', 'runtime', 'transitions', 'redrive_count', 'redrive_ms',
 ]);
 
-/** BIGINT (epoch ms, ids) as numbers: every value the engine stores is far below 2^53. */
+/** BIGINT ids as numbers: they count rows, far below 2^53. (Times are DOUBLE PRECISION, numbers already.) */
 const INT8_OID = 20;
 const types = {
   getTypeParser: ((oid: number, format?: string) =>
