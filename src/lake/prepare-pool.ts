@@ -15,7 +15,9 @@
 import { availableParallelism } from 'node:os';
 import { parentPort, Worker } from 'node:worker_threads';
 import { prepareChunk, type PrepareOptions } from './prepare.ts';
-import { openObjectStore, storeLocator, type StoreLocator } from './storage/open-store.ts';
+import { LocalObjectStore } from './storage/local-store.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+import { localDirectory, storeLocator, type StoreLocator } from './storage/store-locator.ts';
 import type { PrepareInput, PrepareLimits, PrepareSummary } from './types.ts';
 
 /** Options for {@link PreparePool}. */
@@ -196,7 +198,11 @@ export class PreparePool {
   }
 }
 
-function reopen({ location, env }: StoreLocator) {
+/** Opens a store again in the thread; the S3 SDK is loaded only for a store that needs it. */
+async function reopen({ location, env }: StoreLocator): Promise<ObjectStore> {
+  const directory = localDirectory(location);
+  if (directory !== undefined) return new LocalObjectStore(directory);
+  const { openObjectStore } = await import('./storage/open-store.ts');
   return openObjectStore(location, env === undefined ? {} : { env });
 }
 
@@ -204,14 +210,17 @@ function reopen({ location, env }: StoreLocator) {
 export function servePrepareThread(): void {
   const port = parentPort;
   if (port === null) throw new Error('servePrepareThread runs in a worker thread');
-  port.on('message', (request: PrepareRequest) => {
+  const prepare = async (request: PrepareRequest): Promise<PrepareSummary> => {
     const options: PrepareOptions = {
-      rawStore: reopen(request.rawStore),
-      lakeStore: reopen(request.lakeStore),
+      rawStore: await reopen(request.rawStore),
+      lakeStore: await reopen(request.lakeStore),
     };
     if (request.limits !== undefined) options.limits = request.limits;
     if (request.tempDir !== undefined) options.tempDir = request.tempDir;
-    prepareChunk(request.input, options).then(
+    return prepareChunk(request.input, options);
+  };
+  port.on('message', (request: PrepareRequest) => {
+    prepare(request).then(
       (summary) => port.postMessage({ summary } satisfies PrepareReply),
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err));

@@ -5,10 +5,12 @@
  * S3 credentials come only from the standard AWS environment variables (or the SDK's default
  * chain), never from the URL, so they cannot leak into logs or reports that print the location.
  */
-import { fileURLToPath } from 'node:url';
 import { LocalObjectStore } from './local-store.ts';
 import type { ObjectStore } from './object-store.ts';
 import { S3ObjectStore, type S3Credentials } from './s3-store.ts';
+import { localDirectory, rememberLocator } from './store-locator.ts';
+
+export { storeLocator, type StoreLocator } from './store-locator.ts';
 
 /** Options for {@link openObjectStore}. */
 export interface OpenObjectStoreOptions {
@@ -34,27 +36,6 @@ function credentialsFromEnv(env: Record<string, string | undefined>): S3Credenti
 }
 
 /**
- * How to open a store again somewhere else (a worker thread): the location it was opened from
- * and the environment its credentials came from, if not `process.env`. It stays in memory.
- */
-export interface StoreLocator {
-  location: string;
-  env?: Record<string, string | undefined>;
-}
-
-const locators = new WeakMap<ObjectStore, StoreLocator>();
-
-/**
- * The locator of a store opened by {@link openObjectStore}, or of a plain local store; undefined
- * for anything else (a wrapper or subclass, whose behaviour a reopened store would not have).
- */
-export function storeLocator(store: ObjectStore): StoreLocator | undefined {
-  const known = locators.get(store);
-  if (known !== undefined) return known;
-  return store instanceof LocalObjectStore && store.constructor === LocalObjectStore ? { location: store.root } : undefined;
-}
-
-/**
  * Opens the store a location names: `file://` URLs and plain paths are local directories,
  * `s3://bucket[/prefix]` is S3 with `endpoint`, `forcePathStyle`, `region` and
  * `conditionalCreate` as query parameters. Throws on other schemes, unknown parameters, and
@@ -62,17 +43,15 @@ export function storeLocator(store: ObjectStore): StoreLocator | undefined {
  */
 export function openObjectStore(location: string, options: OpenObjectStoreOptions = {}): ObjectStore {
   const store = openStore(location, options);
-  locators.set(store, options.env === undefined ? { location } : { location, env: options.env });
+  rememberLocator(store, options.env === undefined ? { location } : { location, env: options.env });
   return store;
 }
 
 function openStore(location: string, options: OpenObjectStoreOptions): ObjectStore {
-  if (location.startsWith('file:')) return new LocalObjectStore(fileURLToPath(location));
+  const directory = localDirectory(location);
+  if (directory !== undefined) return new LocalObjectStore(directory);
   if (!location.startsWith('s3://')) {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-      throw new Error(`unsupported object store scheme in '${location.split('://', 1)[0] ?? ''}://…'`);
-    }
-    return new LocalObjectStore(location);
+    throw new Error(`unsupported object store scheme in '${location.split('://', 1)[0] ?? ''}://…'`);
   }
   const url = new URL(location);
   if (url.username !== '' || url.password !== '') {
