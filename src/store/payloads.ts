@@ -50,11 +50,11 @@ export function payloadHashes(details: string): string[] {
   return hashes;
 }
 
-/** The details as they were before {@link moveOutOfLine}, given the bodies by hash. */
-export function restorePayloads(details: string, bodies: ReadonlyMap<string, string>): string {
+/** The details as they were before {@link moveOutOfLine}, given each body by its hash. */
+export function restorePayloads(details: string, bodyOf: (hash: string) => string | undefined): string {
   return JSON.stringify(
     visit(JSON.parse(details), (hash) => {
-      const body = bodies.get(hash);
+      const body = bodyOf(hash);
       if (body === undefined) throw new Error(`history payload ${hash} is missing from the store`);
       return body;
     }),

@@ -68,6 +68,12 @@ export interface DbExecution {
 /** An execution row without its large columns (`definition`, `runtime`). */
 export type DbExecutionHead = Omit<DbExecution, 'definition' | 'runtime'>;
 
+/** The columns of {@link DbExecutionHead}, for every backend's SELECTs (tables also have `id`, which keys history and stays inside). */
+export const EXECUTION_HEAD_COLUMNS = `arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
+  stop_ms, role_arn, transitions, redrive_count, redrive_ms, version`;
+/** The columns of {@link DbExecution}. */
+export const EXECUTION_COLUMNS = `${EXECUTION_HEAD_COLUMNS}, definition, runtime`;
+
 /** One history event row. `details` is the JSON of the `*EventDetails` member. */
 export interface DbHistoryEvent {
   execution_arn: string;

@@ -38,6 +38,7 @@ import type {
   NewInboxRow,
   Store,
 } from '../store.ts';
+import { EXECUTION_COLUMNS, EXECUTION_HEAD_COLUMNS } from '../store.ts';
 import { postgresEngineMigrations } from './migrations.ts';
 
 /** Options for {@link openPostgresStore}. */
@@ -72,9 +73,6 @@ function storable(value: string | null): string | null {
 /** A schema name that needs no quoting anywhere (it also goes into the connection's search_path). */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-const EXECUTION_HEAD_COLUMNS = `arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
-  stop_ms, role_arn, transitions, redrive_count, redrive_ms, version`;
-const EXECUTION_COLUMNS = `${EXECUTION_HEAD_COLUMNS}, definition, runtime`;
 /** Columns a redrive may reset (`resetExecution`); anything else is a bug in the caller. */
 const RESETTABLE = new Set([
   'status', 'output', 'error', 'cause', 'stop_ms', 'runtime', 'transitions', 'redrive_count', 'redrive_ms',
@@ -536,7 +534,7 @@ export class PostgresStore implements Store {
     if (wanted.size === 0) return rows;
     const found = await this.rows<{ hash: string; body: string }>('SELECT hash, body FROM payloads WHERE hash = ANY($1)', [[...wanted]]);
     const bodies = new Map(found.map((p) => [p.hash, p.body]));
-    for (const row of rows) if (hasPayloads(row.details)) row.details = restorePayloads(row.details, bodies);
+    for (const row of rows) if (hasPayloads(row.details)) row.details = restorePayloads(row.details, (hash) => bodies.get(hash));
     return rows;
   }
 

@@ -7,7 +7,8 @@
 import Database from 'better-sqlite3';
 import type { Database as DatabaseHandle, Statement } from 'better-sqlite3';
 import { migrateSqlite } from '../migrate.ts';
-import { hasPayloads, moveOutOfLine, payloadHashes, restorePayloads } from '../payloads.ts';
+import { hasPayloads, moveOutOfLine, restorePayloads } from '../payloads.ts';
+import { EXECUTION_COLUMNS, EXECUTION_HEAD_COLUMNS } from '../store.ts';
 import { engineMigrations } from './migrations.ts';
 import type {
   AdvanceCommit,
@@ -25,11 +26,6 @@ import type {
 } from '../store.ts';
 
 export { OUT_OF_LINE_BYTES } from '../payloads.ts';
-/** The columns of DbExecutionHead; the table also has `id`, which keys history and stays inside. */
-const EXECUTION_HEAD_COLUMNS = `arn, state_machine_arn, started_with_arn, name, status, input, output, error, cause, start_ms,
-  stop_ms, role_arn, transitions, redrive_count, redrive_ms, version`;
-/** The columns of DbExecution. */
-const EXECUTION_COLUMNS = `${EXECUTION_HEAD_COLUMNS}, definition, runtime`;
 
 /** Options for {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -298,9 +294,7 @@ export class SqliteStore implements Store {
   private inLine(rows: DbHistoryEvent[]): DbHistoryEvent[] {
     const get = this.st('SELECT body FROM payloads WHERE hash = ?').pluck();
     for (const row of rows) {
-      if (!hasPayloads(row.details)) continue;
-      const bodies = new Map(payloadHashes(row.details).map((hash) => [hash, get.get(hash) as string]));
-      row.details = restorePayloads(row.details, bodies);
+      if (hasPayloads(row.details)) row.details = restorePayloads(row.details, (hash) => get.get(hash) as string | undefined);
     }
     return rows;
   }
