@@ -1,8 +1,9 @@
 /**
  * The scheduler's tables in the shared SQLite database, under the `scheduler` migration
  * namespace: per source when the interval clock last restarted, a log of every decision that
- * started (or tried to start) a sync, and the lease of the one scheduler that may start syncs. They live in the store, not in memory, so a restarted
- * scheduler knows how long a source has waited and catches up with one sync, not one per tick.
+ * started (or tried to start) a sync, and the lease of the one scheduler that may start syncs.
+ * They live in the store, not in memory, so a restarted scheduler knows how long a source has
+ * waited and catches up with one sync, not one per tick.
  */
 import type { MigrationSet } from '../store/migrate.ts';
 

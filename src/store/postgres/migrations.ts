@@ -3,8 +3,8 @@
  * with. The same tables and keys as on SQLite (src/store/sqlite/migrations.ts) in their final
  * shape: times are epoch milliseconds and durations seconds, as DOUBLE PRECISION (what a
  * JavaScript number is: whole numbers exact to 2^53, and a fraction where a definition gives
- * one, as SQLite keeps it), JSON is text, and the ids SQLite derives
- * by hand are identity columns, which concurrent engines can take without racing. Names, ARNs
+ * one, as SQLite keeps it), JSON is text, and the ids SQLite derives by hand are identity
+ * columns, which concurrent engines can take without racing. Names, ARNs
  * and tag keys that pages are ordered by compare bytewise (`COLLATE "C"`), as SQLite does, so
  * list pages come in the same order whatever the database's locale.
  */
